@@ -1,0 +1,126 @@
+// The configuration file: typed structs, YAML loading with defaults and
+// per-index overrides, and validation that reports every problem.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "frb/env.h"
+#include "frb/source.h"
+#include "frb/status.h"
+
+namespace frb {
+
+enum class Metric { kL2, kIP };
+std::string_view MetricName(Metric m);  // "L2" | "IP"
+
+struct ValidationConfig {
+  int k = 10;
+  int queries = 1000;          // sampled from the source
+  std::string query_file;      // optional extra queries (same format rules)
+  double min_recall = 0.90;
+  double max_p99_ms = 50;
+  int latency_queries = 200;   // single-query searches timed
+  double max_count_change = 0.2;  // |new - live| / live, vs the live version
+  double max_size_change = 0.5;   // file size change vs the live version
+  // When set, fail if recall < live recall - margin (live measured on the
+  // same queries).
+  std::optional<double> max_recall_drop_vs_live;
+  uint64_t seed = 42;
+};
+
+struct BackupConfig {
+  int keep_last = 7;
+  int keep_daily = 7;
+  int keep_weekly = 4;
+  int zstd_level = 3;
+  int zstd_workers = 0;  // 0 = number of cores
+  bool byte_shuffle = false;
+};
+
+struct SchedulerConfig {
+  std::string timezone = "UTC";
+  int max_concurrent_builds = 1;
+  std::chrono::seconds failure_cooldown{30 * 60};
+  std::string misfire = "run_once";  // run_once | skip
+};
+
+struct SourceLocation {
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+};
+
+struct IndexConfig {
+  std::string name;
+  std::string source_path;
+  SourceFormat source_format = SourceFormat::kNpy;
+  int dimension = 0;
+  Metric metric = Metric::kL2;
+  std::string factory;
+  int64_t train_sample = 100000;
+  int64_t add_batch = 65536;
+  // FAISS ParameterSpace settings applied for validation and search,
+  // e.g. {"nprobe": 16} or {"efSearch": 64}.
+  std::map<std::string, double> search;
+  std::string schedule;   // cron expression; empty = manual only
+  std::string timezone;   // IANA zone; empty = scheduler.timezone
+  std::chrono::seconds timeout{4 * 3600};
+  int threads = 0;        // OpenMP threads for the build; 0 = all cores
+  int keep_versions = 3;  // version directories kept on disk (incl. live)
+  ValidationConfig validation;
+  BackupConfig backups;
+  SourceLocation location;  // where the entry starts in the file
+};
+
+struct Config {
+  std::string path;  // file it was loaded from ("" for a string)
+  std::string data_dir = "/var/lib/faiss-rebuild";
+  std::string backup_dir;  // default: <data_dir>/backups
+  std::string http_listen = "127.0.0.1:9464";
+  std::string http_token_file;
+  std::string search_listen = "127.0.0.1:9465";
+  SchedulerConfig scheduler;
+  std::vector<IndexConfig> indexes;
+
+  // nullptr when no index has that name.
+  const IndexConfig* FindIndex(std::string_view name) const;
+};
+
+struct ConfigProblem {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string message;
+  // "file:line:column: message" (line/column omitted when unknown).
+  std::string ToString() const;
+};
+
+struct ConfigOptions {
+  // Check that source files exist and are readable, and their header
+  // dimension matches (off for `config generate` round trips in tests).
+  bool check_sources = true;
+};
+
+// Parses YAML text. On any problem returns kInvalidArgument whose message
+// lists every problem, one per line; `problems`, when given, receives them.
+Result<Config> ParseConfig(std::string_view yaml, std::string_view filename,
+                           Env* env, const ConfigOptions& options = {},
+                           std::vector<ConfigProblem>* problems = nullptr);
+// Reads and parses `path`.
+Result<Config> LoadConfig(Env* env, const std::string& path,
+                          const ConfigOptions& options = {},
+                          std::vector<ConfigProblem>* problems = nullptr);
+
+// A commented example configuration that passes validation (with
+// check_sources off).
+std::string ExampleConfig();
+
+// "90s", "30m", "4h", "1d", "1h30m", plain seconds "45".
+Result<std::chrono::seconds> ParseDuration(std::string_view text);
+
+}  // namespace frb

@@ -1,0 +1,45 @@
+// Shared helpers for unit and integration tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "frb/env.h"
+#include "synth.h"
+
+namespace frb::test {
+
+// A fresh directory under $TMPDIR, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return JoinPath(path_, name); }
+
+ private:
+  std::string path_;
+};
+
+struct ProcessResult {
+  int exit_code = -1;  // -signal when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] (a path) with the given arguments and extra "K=V" environment
+// entries, capturing stdout and stderr; kills it after `timeout_s`.
+ProcessResult RunProcess(const std::vector<std::string>& argv,
+                         const std::vector<std::string>& env = {},
+                         int timeout_s = 300);
+
+// Path of a program built in this CMake tree (e.g. "cli/faiss-rebuild").
+std::string BinPath(const std::string& rel);
+
+// Writes `text` to `path` (plain, for fixtures).
+void WriteText(const std::string& path, const std::string& text);
+std::string ReadText(const std::string& path);
+
+}  // namespace frb::test
