@@ -1,0 +1,54 @@
+// Shared pieces of the faiss-rebuild CLI.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "frb/config.h"
+#include "frb/json.h"
+#include "frb/status.h"
+
+namespace frb::cli {
+
+// Exit codes (documented in docs/cli.md).
+enum Exit : int {
+  kExitOk = 0,
+  kExitError = 1,
+  kExitUsage = 2,
+  kExitValidationFailed = 3,
+  kExitBusy = 4,
+  kExitCancelled = 5,
+  kExitNotReady = 6,
+};
+
+struct GlobalOptions {
+  std::string config_path;
+  bool json = false;
+  bool local = false;
+  std::string daemon_url;
+};
+
+// Maps a status to an exit code.
+int ExitCodeFor(const Status& s);
+// Prints "faiss-rebuild: <message>" on one line to stderr; returns the code.
+int Fail(const Status& s);
+int Fail(int code, const std::string& message);
+
+// Loads the config named by the global options (default path, or
+// $FAISS_REBUILD_CONFIG).
+Result<Config> LoadCliConfig(const GlobalOptions& g);
+
+void PrintJson(const Json& j);
+bool StderrIsTty();
+// "3m12s", "2h05m", "1d04h".
+std::string HumanDuration(double seconds);
+std::string HumanBytes(uint64_t bytes);
+
+// Commands.
+int CmdConfigValidate(const GlobalOptions& g, const std::string& file);
+int CmdConfigGenerate();
+int CmdRebuildLocal(const GlobalOptions& g, const std::string& name);
+int CmdStatusLocal(const GlobalOptions& g, const std::string& name);
+int CmdVersions(const GlobalOptions& g, const std::string& name);
+
+}  // namespace frb::cli

@@ -1,0 +1,82 @@
+// Progress, cancellation and deadline of one job, shared between the thread
+// running the job and the threads watching or cancelling it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "frb/status.h"
+
+namespace frb {
+
+// BRIEF "lifecycle of one rebuild"; the last four are terminal.
+enum class Stage {
+  kQueued,
+  kLoadingSource,
+  kTraining,
+  kAdding,
+  kWritingStaging,
+  kValidating,
+  kBackingUp,
+  kPublishing,
+  kDone,
+  kFailed,
+  kCancelled,
+  kTimedOut,
+};
+std::string_view StageName(Stage s);  // "loading_source", ...
+bool IsTerminal(Stage s);
+
+struct StageRecord {
+  Stage stage;
+  double seconds = 0;  // so far, for the current stage
+};
+
+struct JobSnapshot {
+  Stage stage = Stage::kQueued;
+  double progress = 0;  // fraction of the current stage done, [0, 1]
+  std::vector<StageRecord> stages;  // in order entered
+};
+
+// Thread-safe.
+class JobControl {
+ public:
+  using Listener = std::function<void(const JobSnapshot&)>;
+
+  // Requests cooperative cancellation; the job stops at its next check.
+  void Cancel() { cancelled_.store(true); }
+  bool cancel_requested() const { return cancelled_.load(); }
+  // The job fails with kTimedOut once `deadline` passes.
+  void SetDeadline(std::chrono::steady_clock::time_point deadline);
+  // kCancelled or kTimedOut when the job must stop, else ok. Cheap.
+  Status Check() const;
+
+  // Starts a new stage (closing the previous one's timer) at progress 0.
+  void EnterStage(Stage s);
+  // Sets the current stage's progress; listeners are throttled to ~10 Hz.
+  void SetProgress(double fraction);
+  JobSnapshot Snapshot() const;
+  // Seconds spent per stage name (closed stages and the running one).
+  std::map<std::string, double> StageSeconds() const;
+  // Called (on the job's thread) on every stage change and throttled
+  // progress update. Set before the job starts.
+  void SetListener(Listener l);
+
+ private:
+  void Notify(bool force);
+  std::atomic<bool> cancelled_{false};
+  std::atomic<int64_t> deadline_ns_{0};  // steady clock; 0 = none
+  mutable std::mutex mu_;
+  JobSnapshot snap_;
+  std::chrono::steady_clock::time_point stage_start_{};
+  std::chrono::steady_clock::time_point last_notify_{};
+  Listener listener_;
+};
+
+}  // namespace frb

@@ -1,0 +1,91 @@
+// The manifest of a published version and the validation report it carries
+// (BRIEF invariant 2). Stored as manifest.json next to the index file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frb/config.h"
+#include "frb/json.h"
+#include "frb/source.h"
+#include "frb/status.h"
+
+namespace frb {
+
+struct ValidationReport {
+  bool passed = false;
+  std::vector<std::string> failures;  // one line per failed gate
+
+  // structure
+  bool checksum_ok = false;
+  int dim = 0;
+  std::string metric;
+  int64_t ntotal = 0;
+  int64_t expected_ntotal = 0;
+
+  // recall@k vs exact search
+  int k = 0;
+  int queries = 0;
+  double recall = 0;
+  double recall_ci_low = 0;   // 95% Wilson interval
+  double recall_ci_high = 0;
+  std::map<std::string, double> search_params;
+
+  // single-query latency
+  int latency_queries = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+
+  // drift vs the live version (absent when there is none)
+  std::optional<int64_t> live_ntotal;
+  std::optional<double> count_change;  // relative, signed
+  std::optional<uint64_t> live_file_size;
+  std::optional<double> size_change;   // relative, signed
+  std::optional<double> live_recall;   // when max_recall_drop_vs_live is set
+
+  double seconds = 0;
+
+  Json ToJson() const;
+  static Result<ValidationReport> FromJson(const Json& j);
+};
+
+struct Manifest {
+  static constexpr int kFormatVersion = 1;
+
+  std::string index_name;
+  std::string version_id;
+  std::string parent_version;  // live version when this one was built
+  int64_t created_unix_ms = 0;
+  std::string job_id;
+  std::string restored_from;   // set when published by a restore
+
+  SourceFingerprint source;
+  std::string factory;
+  std::string metric;  // "L2" | "IP"
+  int dim = 0;
+  int64_t ntotal = 0;
+
+  std::string index_file = "index.faiss";
+  uint64_t file_size = 0;
+  std::string file_sha256;
+
+  int64_t train_vectors = 0;
+  int threads = 0;
+  std::map<std::string, double> stage_seconds;
+  ValidationReport validation;
+
+  // Includes "manifest_sha256", a checksum of the rest of the document.
+  Json ToJson() const;
+  std::string Serialize() const;  // pretty JSON + newline
+  // Rejects documents whose manifest_sha256 does not match (kCorruption).
+  static Result<Manifest> Parse(std::string_view text, std::string_view origin);
+};
+
+// "2026-11-21T13:05:01.123Z".
+std::string FormatUtcMillis(int64_t unix_ms);
+int64_t NowUnixMillis();
+
+}  // namespace frb

@@ -1,0 +1,71 @@
+// The orchestrator of one rebuild job: runs the lifecycle stages in order
+// (source -> builder -> validator -> publisher) and records the outcome.
+// Stages never call each other; only this file knows the order.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "frb/config.h"
+#include "frb/env.h"
+#include "frb/job_control.h"
+#include "frb/json.h"
+#include "frb/manifest.h"
+#include "frb/status.h"
+
+namespace frb {
+
+struct JobOutcome {
+  std::string job_id;
+  std::string index;
+  std::string trigger;  // "cli", "api", "schedule"
+  Stage stage = Stage::kQueued;  // terminal stage reached
+  Stage failed_stage = Stage::kQueued;  // where it stopped, when not done
+  Status status;
+  std::string version_id;   // published version (when done)
+  std::string parent_version;
+  std::optional<ValidationReport> validation;
+  std::map<std::string, double> stage_seconds;
+  int64_t started_unix_ms = 0;
+  int64_t finished_unix_ms = 0;
+
+  Json ToJson() const;
+  static Result<JobOutcome> FromJson(const Json& j);
+};
+
+// "j-20261121T130501Z-3f9a1c": sortable by start time, unique per process run.
+std::string NewJobId();
+
+struct RebuildOptions {
+  std::string job_id;          // empty = NewJobId()
+  std::string trigger = "cli";
+  bool wait_for_lock = false;  // else fail at once with kBusy
+};
+
+// Thread-compatible: one Run per object.
+class RebuildJob {
+ public:
+  RebuildJob(Env* env, const Config& config, const IndexConfig& index,
+             RebuildOptions options);
+
+  // Runs the whole cycle. Never throws; every failure is in the outcome,
+  // the live version is untouched unless the outcome is kDone, and the
+  // staging directory is removed either way. The outcome is also written to
+  // <index dir>/last_job.json.
+  JobOutcome Run(JobControl& control);
+
+ private:
+  Status RunStages(JobControl& control, JobOutcome& out);
+  Env* env_;
+  const Config& config_;
+  const IndexConfig& index_;
+  RebuildOptions options_;
+};
+
+// The outcome of the last job of an index, if any was recorded.
+Result<std::optional<JobOutcome>> ReadLastJob(Env* env, const Config& config,
+                                              const std::string& index);
+
+}  // namespace frb

@@ -1,0 +1,130 @@
+#include "frb/builder.h"
+
+#include <faiss/Index.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/index_factory.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <exception>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <unordered_set>
+#include <vector>
+
+#include "faiss_util.h"
+
+namespace frb {
+namespace {
+
+thread_local const JobControl* tls_control = nullptr;
+
+// FAISS calls want_interrupt() from the thread that runs the long loop, which
+// is the job's thread, so a thread-local routes it to the right job.
+struct JobInterruptCallback final : faiss::InterruptCallback {
+  bool want_interrupt() override {
+    return tls_control != nullptr && !tls_control->Check().ok();
+  }
+};
+
+std::once_flag install_once;
+
+// Uniform sample of `want` distinct rows out of `count`, sorted so reads
+// walk the file forward.
+std::vector<int64_t> SampleRows(int64_t count, int64_t want, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> rows;
+  if (want >= count) {
+    rows.resize(static_cast<size_t>(count));
+    std::iota(rows.begin(), rows.end(), 0);
+    return rows;
+  }
+  // Floyd's algorithm: exact uniform sample without a count-sized array.
+  std::vector<int64_t> chosen;
+  chosen.reserve(static_cast<size_t>(want));
+  std::unordered_set<int64_t> seen;
+  seen.reserve(static_cast<size_t>(want) * 2);
+  for (int64_t j = count - want; j < count; ++j) {
+    int64_t t = std::uniform_int_distribution<int64_t>(0, j)(rng);
+    int64_t pick = seen.insert(t).second ? t : (seen.insert(j), j);
+    chosen.push_back(pick);
+  }
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
+}  // namespace
+
+ScopedFaissInterrupt::ScopedFaissInterrupt(const JobControl* control)
+    : previous_(tls_control) {
+  std::call_once(install_once, [] {
+    std::lock_guard<std::mutex> lock(faiss::InterruptCallback::lock);
+    faiss::InterruptCallback::instance.reset(new JobInterruptCallback());
+  });
+  tls_control = control;
+}
+
+ScopedFaissInterrupt::~ScopedFaissInterrupt() { tls_control = previous_; }
+
+Result<BuildResult> Builder::Build(const IndexConfig& cfg,
+                                   const VectorSource& source,
+                                   const std::string& out_path,
+                                   JobControl& control) {
+  ScopedFaissInterrupt interrupt(&control);
+  ScopedOmpThreads threads(cfg.threads);
+  const int d = source.dim();
+  const int64_t count = source.count();
+  BuildResult result;
+  result.threads = omp_get_max_threads();
+
+  std::unique_ptr<faiss::Index> index;
+  FRB_RETURN_IF_ERROR(CallFaiss("index_factory('" + cfg.factory + "')", [&] {
+    index.reset(faiss::index_factory(d, cfg.factory.c_str(), ToFaissMetric(cfg.metric)));
+  }));
+
+  control.EnterStage(Stage::kTraining);
+  if (!index->is_trained) {
+    std::vector<int64_t> rows = SampleRows(count, cfg.train_sample, cfg.validation.seed);
+    std::vector<float> train(rows.size() * static_cast<size_t>(d));
+    for (size_t i = 0; i < rows.size(); ++i) {
+      FRB_RETURN_IF_ERROR(source.Read(rows[i], 1, train.data() + i * d));
+      if (i % 4096 == 0) {
+        FRB_RETURN_IF_ERROR(control.Check());
+        control.SetProgress(0.1 * static_cast<double>(i) / rows.size());
+      }
+    }
+    // Random reads touched pages all over the file; keep RSS to the sample.
+    source.Release(0, count);
+    result.train_vectors = static_cast<int64_t>(rows.size());
+    FRB_RETURN_IF_ERROR(CallFaiss("train", [&] {
+      index->train(static_cast<faiss::Index::idx_t>(rows.size()), train.data());
+    }, &control));
+  }
+  control.SetProgress(1);
+
+  control.EnterStage(Stage::kAdding);
+  const int64_t batch = std::max<int64_t>(1, cfg.add_batch);
+  std::vector<float> buf(static_cast<size_t>(std::min(batch, count)) * d);
+  for (int64_t begin = 0; begin < count; begin += batch) {
+    FRB_RETURN_IF_ERROR(control.Check());
+    int64_t n = std::min(batch, count - begin);
+    FRB_RETURN_IF_ERROR(source.Read(begin, n, buf.data()));
+    source.Release(begin, n);
+    FRB_RETURN_IF_ERROR(CallFaiss("add", [&] {
+      index->add(static_cast<faiss::Index::idx_t>(n), buf.data());
+    }, &control));
+    control.SetProgress(static_cast<double>(begin + n) / count);
+  }
+  std::vector<float>().swap(buf);
+  result.ntotal = index->ntotal;
+
+  control.EnterStage(Stage::kWritingStaging);
+  FRB_RETURN_IF_ERROR(control.Check());
+  FRB_ASSIGN_OR_RETURN(result.file, WriteIndexFile(env_, *index, out_path));
+  control.SetProgress(1);
+  return result;
+}
+
+}  // namespace frb

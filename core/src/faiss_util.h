@@ -1,0 +1,50 @@
+// Private helpers for calling FAISS from the core: exceptions become Status.
+#pragma once
+
+#include <faiss/MetricType.h>
+#include <omp.h>
+
+#include <exception>
+#include <string>
+
+#include "frb/config.h"
+#include "frb/job_control.h"
+#include "frb/status.h"
+
+namespace frb {
+
+inline faiss::MetricType ToFaissMetric(Metric m) {
+  return m == Metric::kIP ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2;
+}
+
+// First line of a FAISS error, without the "Error in ... at file:line" noise.
+std::string FaissMessage(const std::exception& e);
+
+// Runs `fn`, turning exceptions into Status. When `control` says the job was
+// cancelled or timed out, that reason wins over FAISS's "interrupted" error.
+template <typename Fn>
+Status CallFaiss(const std::string& what, Fn&& fn, const JobControl* control = nullptr) {
+  try {
+    fn();
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Internal("FAISS " + what + ": out of memory");
+  } catch (const std::exception& e) {
+    if (control != nullptr && !control->Check().ok()) return control->Check();
+    return Internal("FAISS " + what + ": " + FaissMessage(e));
+  }
+}
+
+// Sets the calling thread's OpenMP thread count for its lifetime (0 = leave).
+class ScopedOmpThreads {
+ public:
+  explicit ScopedOmpThreads(int n) : previous_(omp_get_max_threads()) {
+    if (n > 0) omp_set_num_threads(n);
+  }
+  ~ScopedOmpThreads() { omp_set_num_threads(previous_); }
+
+ private:
+  int previous_;
+};
+
+}  // namespace frb

@@ -1,0 +1,107 @@
+#include "frb/job_control.h"
+
+#include <algorithm>
+
+namespace frb {
+
+std::string_view StageName(Stage s) {
+  switch (s) {
+    case Stage::kQueued: return "queued";
+    case Stage::kLoadingSource: return "loading_source";
+    case Stage::kTraining: return "training";
+    case Stage::kAdding: return "adding";
+    case Stage::kWritingStaging: return "writing_staging";
+    case Stage::kValidating: return "validating";
+    case Stage::kBackingUp: return "backing_up";
+    case Stage::kPublishing: return "publishing";
+    case Stage::kDone: return "done";
+    case Stage::kFailed: return "failed";
+    case Stage::kCancelled: return "cancelled";
+    case Stage::kTimedOut: return "timed_out";
+  }
+  return "unknown";
+}
+
+bool IsTerminal(Stage s) {
+  return s == Stage::kDone || s == Stage::kFailed || s == Stage::kCancelled ||
+         s == Stage::kTimedOut;
+}
+
+void JobControl::SetDeadline(std::chrono::steady_clock::time_point deadline) {
+  deadline_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         deadline.time_since_epoch())
+                         .count());
+}
+
+Status JobControl::Check() const {
+  if (cancelled_.load()) return Cancelled("job cancelled");
+  int64_t d = deadline_ns_.load();
+  if (d != 0) {
+    int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+    if (now >= d) return TimedOut("job exceeded its timeout");
+  }
+  return Status::Ok();
+}
+
+void JobControl::EnterStage(Stage s) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto now = std::chrono::steady_clock::now();
+    if (!snap_.stages.empty() && !IsTerminal(snap_.stage)) {
+      snap_.stages.back().seconds =
+          std::chrono::duration<double>(now - stage_start_).count();
+    }
+    snap_.stage = s;
+    snap_.progress = IsTerminal(s) ? 1.0 : 0.0;
+    if (!IsTerminal(s)) snap_.stages.push_back({s, 0});
+    stage_start_ = now;
+  }
+  Notify(true);
+}
+
+void JobControl::SetProgress(double fraction) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snap_.progress = std::clamp(fraction, 0.0, 1.0);
+  }
+  Notify(false);
+}
+
+JobSnapshot JobControl::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  JobSnapshot s = snap_;
+  if (!s.stages.empty() && !IsTerminal(s.stage)) {
+    s.stages.back().seconds = std::chrono::duration<double>(
+                                  std::chrono::steady_clock::now() - stage_start_)
+                                  .count();
+  }
+  return s;
+}
+
+std::map<std::string, double> JobControl::StageSeconds() const {
+  std::map<std::string, double> out;
+  for (const auto& r : Snapshot().stages) out[std::string(StageName(r.stage))] += r.seconds;
+  return out;
+}
+
+void JobControl::SetListener(Listener l) {
+  std::lock_guard<std::mutex> lock(mu_);
+  listener_ = std::move(l);
+}
+
+void JobControl::Notify(bool force) {
+  Listener l;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!listener_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_notify_ < std::chrono::milliseconds(100)) return;
+    last_notify_ = now;
+    l = listener_;
+  }
+  l(Snapshot());
+}
+
+}  // namespace frb

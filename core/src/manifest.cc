@@ -1,0 +1,192 @@
+#include "frb/manifest.h"
+
+#include <chrono>
+#include <ctime>
+
+#include "frb/sha256.h"
+
+namespace frb {
+namespace {
+
+Json ParamsToJson(const std::map<std::string, double>& m) {
+  Json j = Json::MakeObject();
+  for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+
+std::map<std::string, double> ParamsFromJson(const Json* j) {
+  std::map<std::string, double> m;
+  if (j == nullptr || !j->is_object()) return m;
+  for (const auto& [k, v] : j->as_object())
+    if (v.is_number()) m[k] = v.as_double();
+  return m;
+}
+
+template <typename T>
+void PutOpt(Json& j, const char* key, const std::optional<T>& v) {
+  if (v) j[key] = *v;
+}
+
+}  // namespace
+
+std::string FormatUtcMillis(int64_t unix_ms) {
+  time_t secs = static_cast<time_t>(unix_ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
+  return buf;
+}
+
+int64_t NowUnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Json ValidationReport::ToJson() const {
+  Json j = Json::MakeObject();
+  j["passed"] = passed;
+  Json f = Json::MakeArray();
+  for (const auto& s : failures) f.Push(s);
+  j["failures"] = std::move(f);
+  j["checksum_ok"] = checksum_ok;
+  j["dim"] = dim;
+  j["metric"] = metric;
+  j["ntotal"] = ntotal;
+  j["expected_ntotal"] = expected_ntotal;
+  j["k"] = k;
+  j["queries"] = queries;
+  j["recall"] = recall;
+  j["recall_ci_low"] = recall_ci_low;
+  j["recall_ci_high"] = recall_ci_high;
+  j["search_params"] = ParamsToJson(search_params);
+  j["latency_queries"] = latency_queries;
+  j["p50_ms"] = p50_ms;
+  j["p99_ms"] = p99_ms;
+  PutOpt(j, "live_ntotal", live_ntotal);
+  PutOpt(j, "count_change", count_change);
+  PutOpt(j, "live_file_size", live_file_size);
+  PutOpt(j, "size_change", size_change);
+  PutOpt(j, "live_recall", live_recall);
+  j["seconds"] = seconds;
+  return j;
+}
+
+Result<ValidationReport> ValidationReport::FromJson(const Json& j) {
+  if (!j.is_object()) return Corruption("validation report is not an object");
+  ValidationReport r;
+  r.passed = j.GetBool("passed");
+  if (const Json* f = j.Find("failures"); f && f->is_array())
+    for (const auto& s : f->as_array())
+      if (s.is_string()) r.failures.push_back(s.as_string());
+  r.checksum_ok = j.GetBool("checksum_ok");
+  r.dim = static_cast<int>(j.GetInt("dim"));
+  r.metric = j.GetString("metric");
+  r.ntotal = j.GetInt("ntotal");
+  r.expected_ntotal = j.GetInt("expected_ntotal");
+  r.k = static_cast<int>(j.GetInt("k"));
+  r.queries = static_cast<int>(j.GetInt("queries"));
+  r.recall = j.GetDouble("recall");
+  r.recall_ci_low = j.GetDouble("recall_ci_low");
+  r.recall_ci_high = j.GetDouble("recall_ci_high");
+  r.search_params = ParamsFromJson(j.Find("search_params"));
+  r.latency_queries = static_cast<int>(j.GetInt("latency_queries"));
+  r.p50_ms = j.GetDouble("p50_ms");
+  r.p99_ms = j.GetDouble("p99_ms");
+  if (j.Find("live_ntotal")) r.live_ntotal = j.GetInt("live_ntotal");
+  if (j.Find("count_change")) r.count_change = j.GetDouble("count_change");
+  if (j.Find("live_file_size"))
+    r.live_file_size = static_cast<uint64_t>(j.GetInt("live_file_size"));
+  if (j.Find("size_change")) r.size_change = j.GetDouble("size_change");
+  if (j.Find("live_recall")) r.live_recall = j.GetDouble("live_recall");
+  r.seconds = j.GetDouble("seconds");
+  return r;
+}
+
+Json Manifest::ToJson() const {
+  Json j = Json::MakeObject();
+  j["format_version"] = kFormatVersion;
+  j["index"] = index_name;
+  j["version"] = version_id;
+  j["parent_version"] = parent_version;
+  j["created_unix_ms"] = created_unix_ms;
+  j["created"] = FormatUtcMillis(created_unix_ms);
+  j["job_id"] = job_id;
+  if (!restored_from.empty()) j["restored_from"] = restored_from;
+  j["source"] = source.ToJson();
+  j["factory"] = factory;
+  j["metric"] = metric;
+  j["dim"] = dim;
+  j["ntotal"] = ntotal;
+  Json file = Json::MakeObject();
+  file["name"] = index_file;
+  file["size"] = file_size;
+  file["sha256"] = file_sha256;
+  j["file"] = std::move(file);
+  Json build = Json::MakeObject();
+  build["train_vectors"] = train_vectors;
+  build["threads"] = threads;
+  build["stage_seconds"] = ParamsToJson(stage_seconds);
+  j["build"] = std::move(build);
+  j["validation"] = validation.ToJson();
+  j["manifest_sha256"] = Sha256::Hex(j.Dump());
+  return j;
+}
+
+std::string Manifest::Serialize() const { return ToJson().Dump(2) + "\n"; }
+
+Result<Manifest> Manifest::Parse(std::string_view text, std::string_view origin) {
+  auto parsed = Json::Parse(text);
+  if (!parsed.ok())
+    return Corruption(std::string(origin) + ": " + parsed.status().message());
+  Json j = std::move(parsed).value();
+  if (!j.is_object()) return Corruption(std::string(origin) + ": not a JSON object");
+  std::string want = j.GetString("manifest_sha256");
+  auto& members = j.as_object();
+  std::erase_if(members, [](const auto& kv) { return kv.first == "manifest_sha256"; });
+  if (want.empty() || Sha256::Hex(j.Dump()) != want)
+    return Corruption(std::string(origin) + ": manifest checksum mismatch");
+  if (j.GetInt("format_version") != kFormatVersion)
+    return Corruption(std::string(origin) + ": unsupported format_version " +
+                      std::to_string(j.GetInt("format_version")));
+  Manifest m;
+  m.index_name = j.GetString("index");
+  m.version_id = j.GetString("version");
+  m.parent_version = j.GetString("parent_version");
+  m.created_unix_ms = j.GetInt("created_unix_ms");
+  m.job_id = j.GetString("job_id");
+  m.restored_from = j.GetString("restored_from");
+  const Json* src = j.Find("source");
+  if (src == nullptr) return Corruption(std::string(origin) + ": missing source");
+  auto fp = SourceFingerprint::FromJson(*src);
+  if (!fp.ok()) return Corruption(std::string(origin) + ": " + fp.status().message());
+  m.source = *fp;
+  m.factory = j.GetString("factory");
+  m.metric = j.GetString("metric");
+  m.dim = static_cast<int>(j.GetInt("dim"));
+  m.ntotal = j.GetInt("ntotal");
+  const Json* file = j.Find("file");
+  if (file == nullptr || !file->is_object())
+    return Corruption(std::string(origin) + ": missing file section");
+  m.index_file = file->GetString("name", "index.faiss");
+  m.file_size = static_cast<uint64_t>(file->GetInt("size"));
+  m.file_sha256 = file->GetString("sha256");
+  if (m.version_id.empty() || m.file_sha256.size() != 64)
+    return Corruption(std::string(origin) + ": missing version or file checksum");
+  if (const Json* b = j.Find("build")) {
+    m.train_vectors = b->GetInt("train_vectors");
+    m.threads = static_cast<int>(b->GetInt("threads"));
+    m.stage_seconds = ParamsFromJson(b->Find("stage_seconds"));
+  }
+  if (const Json* v = j.Find("validation")) {
+    auto r = ValidationReport::FromJson(*v);
+    if (!r.ok()) return Corruption(std::string(origin) + ": " + r.status().message());
+    m.validation = *r;
+  }
+  return m;
+}
+
+}  // namespace frb

@@ -1,0 +1,44 @@
+#include "frb/publisher.h"
+
+#include "frb/sha256.h"
+
+namespace frb {
+
+Status Publisher::VerifyFile(const std::string& path, const Manifest& m) {
+  FRB_ASSIGN_OR_RETURN(FileInfo info, env_->Stat(path));
+  if (info.size != m.file_size)
+    return Corruption(path + ": size " + std::to_string(info.size) +
+                      " does not match the manifest's " + std::to_string(m.file_size));
+  FRB_ASSIGN_OR_RETURN(std::string digest, Sha256File(env_, path));
+  if (digest != m.file_sha256)
+    return Corruption(path + ": SHA-256 does not match the manifest (file changed after validation)");
+  return Status::Ok();
+}
+
+Status Publisher::Publish(VersionStore& store, const std::string& staging_dir,
+                          const Manifest& manifest, int keep_versions,
+                          std::vector<std::string>* pruned) {
+  std::string index_path = JoinPath(staging_dir, manifest.index_file);
+  FRB_RETURN_IF_ERROR(VerifyFile(index_path, manifest));
+  std::string manifest_path = JoinPath(staging_dir, "manifest.json");
+  FRB_RETURN_IF_ERROR(WriteFileAtomic(env_, manifest_path, manifest.Serialize()));
+  FRB_RETURN_IF_ERROR(env_->MakeReadOnly(index_path));
+  FRB_RETURN_IF_ERROR(env_->MakeReadOnly(manifest_path));
+  FRB_RETURN_IF_ERROR(store.CommitVersion(staging_dir, manifest.version_id));
+  FRB_RETURN_IF_ERROR(store.SwapLive(manifest.version_id));
+  auto removed = store.PruneVersions(keep_versions);
+  if (!removed.ok()) return removed.status().WithContext("published, but pruning old versions failed");
+  if (pruned != nullptr) pruned->insert(pruned->end(), removed->begin(), removed->end());
+  return Status::Ok();
+}
+
+Result<std::string> Publisher::Rollback(VersionStore& store) {
+  FRB_ASSIGN_OR_RETURN(auto target, store.RollbackVersion());
+  if (!target) return FailedPrecondition("index '" + store.name() + "' has no rollback target");
+  FRB_ASSIGN_OR_RETURN(Manifest m, store.ReadManifest(*target));
+  FRB_RETURN_IF_ERROR(VerifyFile(store.VersionIndexPath(*target), m));
+  FRB_RETURN_IF_ERROR(store.SwapLive(*target));
+  return *target;
+}
+
+}  // namespace frb

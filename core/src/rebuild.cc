@@ -1,0 +1,224 @@
+#include "frb/rebuild.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+#include "frb/builder.h"
+#include "frb/publisher.h"
+#include "frb/source.h"
+#include "frb/store.h"
+#include "frb/validator.h"
+
+namespace frb {
+namespace {
+
+constexpr char kLastJobFile[] = "last_job.json";
+
+Stage StageFromName(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(Stage::kTimedOut); ++i)
+    if (StageName(static_cast<Stage>(i)) == name) return static_cast<Stage>(i);
+  return Stage::kFailed;
+}
+
+Code CodeFromName(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(Code::kInternal); ++i)
+    if (CodeName(static_cast<Code>(i)) == name) return static_cast<Code>(i);
+  return Code::kInternal;
+}
+
+}  // namespace
+
+std::string NewJobId() {
+  static std::atomic<uint32_t> counter{0};
+  thread_local std::mt19937 rng{std::random_device{}()};
+  time_t now = std::time(nullptr);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "j-%04d%02d%02dT%02d%02d%02dZ-%06x",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                tm.tm_sec, static_cast<unsigned>((rng() ^ (counter.fetch_add(1) << 20)) & 0xffffff));
+  return buf;
+}
+
+Json JobOutcome::ToJson() const {
+  Json j = Json::MakeObject();
+  j["job_id"] = job_id;
+  j["index"] = index;
+  j["trigger"] = trigger;
+  j["state"] = std::string(StageName(stage));
+  if (stage != Stage::kDone) j["failed_stage"] = std::string(StageName(failed_stage));
+  j["ok"] = status.ok();
+  if (!status.ok()) {
+    j["error_code"] = std::string(CodeName(status.code()));
+    j["error"] = status.message();
+  }
+  if (!version_id.empty()) j["version"] = version_id;
+  if (!parent_version.empty()) j["parent_version"] = parent_version;
+  if (validation) j["validation"] = validation->ToJson();
+  Json st = Json::MakeObject();
+  for (const auto& [k, v] : stage_seconds) st[k] = v;
+  j["stage_seconds"] = std::move(st);
+  j["started_unix_ms"] = started_unix_ms;
+  j["finished_unix_ms"] = finished_unix_ms;
+  j["started"] = FormatUtcMillis(started_unix_ms);
+  if (finished_unix_ms > 0) j["finished"] = FormatUtcMillis(finished_unix_ms);
+  return j;
+}
+
+Result<JobOutcome> JobOutcome::FromJson(const Json& j) {
+  if (!j.is_object()) return Corruption("job record is not an object");
+  JobOutcome o;
+  o.job_id = j.GetString("job_id");
+  o.index = j.GetString("index");
+  o.trigger = j.GetString("trigger");
+  o.stage = StageFromName(j.GetString("state"));
+  o.failed_stage = StageFromName(j.GetString("failed_stage", "queued"));
+  if (!j.GetBool("ok"))
+    o.status = Status(CodeFromName(j.GetString("error_code")), j.GetString("error"));
+  o.version_id = j.GetString("version");
+  o.parent_version = j.GetString("parent_version");
+  if (const Json* v = j.Find("validation")) {
+    FRB_ASSIGN_OR_RETURN(ValidationReport r, ValidationReport::FromJson(*v));
+    o.validation = r;
+  }
+  if (const Json* st = j.Find("stage_seconds"); st && st->is_object())
+    for (const auto& [k, v] : st->as_object())
+      if (v.is_number()) o.stage_seconds[k] = v.as_double();
+  o.started_unix_ms = j.GetInt("started_unix_ms");
+  o.finished_unix_ms = j.GetInt("finished_unix_ms");
+  return o;
+}
+
+RebuildJob::RebuildJob(Env* env, const Config& config, const IndexConfig& index,
+                       RebuildOptions options)
+    : env_(env), config_(config), index_(index), options_(std::move(options)) {
+  if (options_.job_id.empty()) options_.job_id = NewJobId();
+}
+
+JobOutcome RebuildJob::Run(JobControl& control) {
+  JobOutcome out;
+  out.job_id = options_.job_id;
+  out.index = index_.name;
+  out.trigger = options_.trigger;
+  out.started_unix_ms = NowUnixMillis();
+  control.SetDeadline(std::chrono::steady_clock::now() + index_.timeout);
+  out.status = RunStages(control, out);
+  out.failed_stage = control.Snapshot().stage;
+  if (out.status.ok()) {
+    out.stage = Stage::kDone;
+  } else if (out.status.code() == Code::kCancelled) {
+    out.stage = Stage::kCancelled;
+  } else if (out.status.code() == Code::kTimedOut) {
+    out.stage = Stage::kTimedOut;
+  } else {
+    out.stage = Stage::kFailed;
+  }
+  control.EnterStage(out.stage);
+  out.stage_seconds = control.StageSeconds();
+  out.finished_unix_ms = NowUnixMillis();
+  // Best effort: the outcome is also returned to the caller.
+  VersionStore store(env_, config_.data_dir, index_.name);
+  if (out.status.code() != Code::kBusy)
+    (void)WriteFileAtomic(env_, JoinPath(store.IndexDir(), kLastJobFile),
+                          out.ToJson().Dump(2) + "\n");
+  return out;
+}
+
+Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
+  VersionStore store(env_, config_.data_dir, index_.name);
+  FRB_RETURN_IF_ERROR(store.Init());
+  FRB_ASSIGN_OR_RETURN(auto lock, store.Lock(options_.wait_for_lock));
+  // Holding the lock, nothing else can be using staging: clear what a
+  // crashed or killed job left behind.
+  FRB_RETURN_IF_ERROR(store.CleanStaging());
+  FRB_ASSIGN_OR_RETURN(std::string staging, store.CreateStaging(out.job_id));
+  struct Cleanup {
+    Env* env;
+    std::string dir;
+    ~Cleanup() { (void)env->RemoveAll(dir); }
+  } cleanup{env_, staging};
+
+  control.EnterStage(Stage::kLoadingSource);
+  FRB_ASSIGN_OR_RETURN(auto source, VectorSource::Open(env_, index_.source_path,
+                                                       index_.source_format,
+                                                       index_.dimension));
+  FRB_ASSIGN_OR_RETURN(SourceFingerprint fp, source->Fingerprint([&](double f) {
+    control.SetProgress(f);
+  }));
+  FRB_RETURN_IF_ERROR(control.Check());
+
+  std::optional<LiveVersionInfo> live;
+  FRB_ASSIGN_OR_RETURN(auto live_id, store.LiveVersion());
+  if (live_id) {
+    FRB_ASSIGN_OR_RETURN(Manifest lm, store.ReadManifest(*live_id));
+    live = LiveVersionInfo{std::move(lm), store.VersionIndexPath(*live_id)};
+    out.parent_version = *live_id;
+  }
+
+  Builder builder(env_);
+  std::string index_path = JoinPath(staging, "index.faiss");
+  FRB_ASSIGN_OR_RETURN(BuildResult built, builder.Build(index_, *source, index_path, control));
+
+  // A source rewritten while we read it would give an index of neither the
+  // old nor the new data.
+  FRB_ASSIGN_OR_RETURN(FileInfo now, env_->Stat(index_.source_path));
+  if (now.size != fp.size || now.mtime_ns != fp.mtime_ns)
+    return FailedPrecondition("source " + index_.source_path +
+                              " changed during the build; will retry with the new data");
+
+  control.EnterStage(Stage::kValidating);
+  Validator validator(env_);
+  FRB_ASSIGN_OR_RETURN(ValidationReport report,
+                       validator.Validate(index_, *source, index_path, built.file, live, control));
+  out.validation = report;
+  if (!report.passed) {
+    std::string why = report.failures.front();
+    if (report.failures.size() > 1)
+      why += " (and " + std::to_string(report.failures.size() - 1) + " more)";
+    return ValidationFailed("index '" + index_.name + "': " + why);
+  }
+
+  control.EnterStage(Stage::kPublishing);
+  FRB_RETURN_IF_ERROR(control.Check());
+  Manifest m;
+  m.index_name = index_.name;
+  FRB_ASSIGN_OR_RETURN(m.version_id, store.NextVersionId(NowUnixMillis()));
+  m.parent_version = out.parent_version;
+  m.created_unix_ms = NowUnixMillis();
+  m.job_id = out.job_id;
+  m.source = fp;
+  m.factory = index_.factory;
+  m.metric = std::string(MetricName(index_.metric));
+  m.dim = index_.dimension;
+  m.ntotal = built.ntotal;
+  m.file_size = built.file.size;
+  m.file_sha256 = built.file.sha256;
+  m.train_vectors = built.train_vectors;
+  m.threads = built.threads;
+  m.stage_seconds = control.StageSeconds();
+  m.validation = report;
+  Publisher publisher(env_);
+  std::vector<std::string> pruned;
+  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, index_.keep_versions, &pruned));
+  out.version_id = m.version_id;
+  return Status::Ok();
+}
+
+Result<std::optional<JobOutcome>> ReadLastJob(Env* env, const Config& config,
+                                              const std::string& index) {
+  VersionStore store(env, config.data_dir, index);
+  auto text = ReadFileToString(env, JoinPath(store.IndexDir(), kLastJobFile));
+  if (!text.ok()) {
+    if (text.status().code() == Code::kNotFound) return std::optional<JobOutcome>();
+    return text.status();
+  }
+  FRB_ASSIGN_OR_RETURN(Json j, Json::Parse(*text));
+  FRB_ASSIGN_OR_RETURN(JobOutcome o, JobOutcome::FromJson(j));
+  return std::optional<JobOutcome>(std::move(o));
+}
+
+}  // namespace frb

@@ -1,0 +1,274 @@
+#include "frb/validator.h"
+
+#include <faiss/AutoTune.h>
+#include <faiss/Index.h>
+#include <faiss/utils/distances.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <unordered_set>
+
+#include "faiss_util.h"
+#include "frb/builder.h"
+
+namespace frb {
+namespace {
+
+std::string Fmt(const char* fmt, double a, double b = 0, double c = 0, double d = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), fmt, a, b, c, d);
+  return buf;
+}
+
+// Query vectors: the configured query file, else rows sampled from the source.
+Result<std::vector<float>> LoadQueries(Env* env, const IndexConfig& cfg,
+                                       const VectorSource& source, int* nq) {
+  const int d = source.dim();
+  std::vector<float> q;
+  if (!cfg.validation.query_file.empty()) {
+    const std::string& path = cfg.validation.query_file;
+    SourceFormat fmt = SourceFormat::kRawF32;
+    for (auto f : {SourceFormat::kNpy, SourceFormat::kFvecs, SourceFormat::kBvecs}) {
+      std::string ext = "." + std::string(SourceFormatName(f));
+      if (path.size() > ext.size() && path.ends_with(ext)) fmt = f;
+    }
+    FRB_ASSIGN_OR_RETURN(auto qs, VectorSource::Open(env, path, fmt, d));
+    int64_t n = std::min<int64_t>(qs->count(), cfg.validation.queries);
+    q.resize(static_cast<size_t>(n) * d);
+    FRB_RETURN_IF_ERROR(qs->Read(0, n, q.data()));
+    *nq = static_cast<int>(n);
+    return q;
+  }
+  int64_t n = std::min<int64_t>(source.count(), cfg.validation.queries);
+  std::mt19937_64 rng(cfg.validation.seed + 1);
+  std::uniform_int_distribution<int64_t> pick(0, source.count() - 1);
+  q.resize(static_cast<size_t>(n) * d);
+  for (int64_t i = 0; i < n; ++i)
+    FRB_RETURN_IF_ERROR(source.Read(pick(rng), 1, q.data() + i * d));
+  *nq = static_cast<int>(n);
+  return q;
+}
+
+// Exact k-NN of the queries over the whole source, streamed in blocks so the
+// source is never held in memory; per-block results are merged per query.
+Result<std::vector<int64_t>> ExactKnn(const IndexConfig& cfg, const VectorSource& src,
+                                      const std::vector<float>& q, int nq, int k,
+                                      JobControl& control) {
+  const int d = src.dim();
+  const int64_t count = src.count();
+  const bool ip = cfg.metric == Metric::kIP;
+  const int64_t block = 131072;
+  std::vector<float> best_d(static_cast<size_t>(nq) * k, ip ? -INFINITY : INFINITY);
+  std::vector<int64_t> best_i(static_cast<size_t>(nq) * k, -1);
+  std::vector<float> buf, bd(static_cast<size_t>(nq) * k);
+  std::vector<int64_t> bi(static_cast<size_t>(nq) * k);
+  std::vector<std::pair<float, int64_t>> merged;
+  for (int64_t begin = 0; begin < count; begin += block) {
+    FRB_RETURN_IF_ERROR(control.Check());
+    int64_t n = std::min(block, count - begin);
+    buf.resize(static_cast<size_t>(n) * d);
+    FRB_RETURN_IF_ERROR(src.Read(begin, n, buf.data()));
+    src.Release(begin, n);
+    FRB_RETURN_IF_ERROR(CallFaiss("exact search", [&] {
+      if (ip) {
+        faiss::knn_inner_product(q.data(), buf.data(), d, nq, n, k, bd.data(), bi.data());
+      } else {
+        faiss::knn_L2sqr(q.data(), buf.data(), d, nq, n, k, bd.data(), bi.data());
+      }
+    }));
+    for (int qi = 0; qi < nq; ++qi) {
+      merged.clear();
+      for (int j = 0; j < k; ++j) {
+        size_t a = static_cast<size_t>(qi) * k + j;
+        if (best_i[a] >= 0) merged.emplace_back(best_d[a], best_i[a]);
+        if (bi[a] >= 0) merged.emplace_back(bd[a], bi[a] + begin);
+      }
+      auto better = [ip](const auto& x, const auto& y) {
+        return ip ? x.first > y.first : x.first < y.first;
+      };
+      size_t keep = std::min<size_t>(k, merged.size());
+      std::partial_sort(merged.begin(), merged.begin() + keep, merged.end(), better);
+      for (size_t j = 0; j < keep; ++j) {
+        best_d[qi * k + j] = merged[j].first;
+        best_i[qi * k + j] = merged[j].second;
+      }
+    }
+    control.SetProgress(0.1 + 0.6 * static_cast<double>(begin + n) / count);
+  }
+  return best_i;
+}
+
+// Mean per-query recall@k of `index` against `truth`.
+Result<double> MeasureRecall(faiss::Index& index, const std::vector<float>& q, int nq,
+                             int k, const std::vector<int64_t>& truth) {
+  std::vector<float> dist(static_cast<size_t>(nq) * k);
+  std::vector<faiss::Index::idx_t> ids(static_cast<size_t>(nq) * k);
+  FRB_RETURN_IF_ERROR(CallFaiss("search", [&] {
+    index.search(nq, q.data(), k, dist.data(), ids.data());
+  }));
+  double sum = 0;
+  for (int qi = 0; qi < nq; ++qi) {
+    std::unordered_set<int64_t> want(truth.begin() + qi * k, truth.begin() + (qi + 1) * k);
+    want.erase(-1);
+    if (want.empty()) continue;
+    int hits = 0;
+    for (int j = 0; j < k; ++j) hits += want.count(ids[static_cast<size_t>(qi) * k + j]) ? 1 : 0;
+    sum += static_cast<double>(hits) / static_cast<double>(want.size());
+  }
+  return nq > 0 ? sum / nq : 0.0;
+}
+
+Status ApplySearchParams(faiss::Index& index, const std::map<std::string, double>& params) {
+  faiss::ParameterSpace ps;
+  for (const auto& [name, value] : params) {
+    FRB_RETURN_IF_ERROR(CallFaiss("set " + name, [&] {
+      ps.set_index_parameter(&index, name, value);
+    }).WithContext("search parameter '" + name + "'"));
+  }
+  return Status::Ok();
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t idx = static_cast<size_t>(std::ceil(p * v.size())) - 1;
+  return v[std::min(idx, v.size() - 1)];
+}
+
+}  // namespace
+
+void WilsonInterval(double p, double n, double* low, double* high) {
+  if (n <= 0) {
+    *low = 0;
+    *high = 1;
+    return;
+  }
+  const double z = 1.959963984540054;
+  double denom = 1 + z * z / n;
+  double centre = (p + z * z / (2 * n)) / denom;
+  double half = z * std::sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom;
+  *low = std::max(0.0, centre - half);
+  *high = std::min(1.0, centre + half);
+}
+
+Result<ValidationReport> Validator::Validate(const IndexConfig& cfg,
+                                             const VectorSource& source,
+                                             const std::string& staged_path,
+                                             const FileDigest& expected,
+                                             const std::optional<LiveVersionInfo>& live,
+                                             JobControl& control) {
+  ScopedFaissInterrupt interrupt(&control);
+  ScopedOmpThreads threads(cfg.threads);
+  auto t0 = std::chrono::steady_clock::now();
+  const ValidationConfig& vc = cfg.validation;
+  ValidationReport r;
+  r.expected_ntotal = source.count();
+  r.k = vc.k;
+  r.search_params = cfg.search;
+  auto fail = [&r](std::string why) { r.failures.push_back(std::move(why)); };
+  auto finish = [&] {
+    r.passed = r.failures.empty();
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  };
+
+  // Structure: the bytes on disk are what we wrote and FAISS reads them back.
+  auto loaded = LoadVerifiedIndex(env_, staged_path, expected);
+  if (!loaded.ok()) {
+    if (loaded.status().code() != Code::kCorruption) return loaded.status();
+    fail("structure: " + loaded.status().message());
+    return finish();
+  }
+  r.checksum_ok = true;
+  std::unique_ptr<faiss::Index> index = std::move(loaded).value();
+  control.SetProgress(0.05);
+  r.dim = index->d;
+  r.metric = index->metric_type == faiss::METRIC_INNER_PRODUCT ? "IP" : "L2";
+  r.ntotal = index->ntotal;
+  if (r.dim != cfg.dimension)
+    fail("structure: dimension " + std::to_string(r.dim) + " != configured " +
+         std::to_string(cfg.dimension));
+  if (r.metric != MetricName(cfg.metric))
+    fail("structure: metric " + r.metric + " != configured " + std::string(MetricName(cfg.metric)));
+  if (r.ntotal != r.expected_ntotal)
+    fail("structure: ntotal " + std::to_string(r.ntotal) + " != source vector count " +
+         std::to_string(r.expected_ntotal));
+  if (!r.failures.empty()) return finish();
+  FRB_RETURN_IF_ERROR(ApplySearchParams(*index, cfg.search));
+
+  // Recall@k against exact search.
+  int nq = 0;
+  FRB_ASSIGN_OR_RETURN(std::vector<float> q, LoadQueries(env_, cfg, source, &nq));
+  int k = static_cast<int>(std::min<int64_t>(vc.k, source.count()));
+  FRB_ASSIGN_OR_RETURN(auto truth, ExactKnn(cfg, source, q, nq, k, control));
+  FRB_ASSIGN_OR_RETURN(r.recall, MeasureRecall(*index, q, nq, k, truth));
+  r.queries = nq;
+  WilsonInterval(r.recall, nq, &r.recall_ci_low, &r.recall_ci_high);
+  if (r.recall < vc.min_recall)
+    fail(Fmt("recall: recall@%.0f %.4f (95%% CI %.4f-%.4f)", k, r.recall,
+             r.recall_ci_low, r.recall_ci_high) +
+         Fmt(" is below min_recall %.4f", vc.min_recall));
+  control.SetProgress(0.8);
+
+  // Single-query latency at the configured search parameters.
+  FRB_RETURN_IF_ERROR(control.Check());
+  int lq = std::max(1, std::min(vc.latency_queries, nq));
+  std::vector<double> ms;
+  std::vector<float> dist(k);
+  std::vector<faiss::Index::idx_t> ids(k);
+  FRB_RETURN_IF_ERROR(CallFaiss("latency search", [&] {
+    for (int i = 0; i < std::min(lq, 10); ++i)  // warm caches first
+      index->search(1, q.data() + static_cast<size_t>(i) * cfg.dimension, k, dist.data(), ids.data());
+    for (int i = 0; i < lq; ++i) {
+      auto s = std::chrono::steady_clock::now();
+      index->search(1, q.data() + static_cast<size_t>(i) * cfg.dimension, k, dist.data(), ids.data());
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
+    }
+  }));
+  r.latency_queries = lq;
+  r.p50_ms = Percentile(ms, 0.50);
+  r.p99_ms = Percentile(ms, 0.99);
+  if (r.p99_ms > vc.max_p99_ms)
+    fail(Fmt("latency: p99 %.3f ms is over max_p99_ms %.3f", r.p99_ms, vc.max_p99_ms));
+  control.SetProgress(0.85);
+
+  // Drift guards against the live version.
+  if (live) {
+    const Manifest& lm = live->manifest;
+    r.live_ntotal = lm.ntotal;
+    r.live_file_size = lm.file_size;
+    if (lm.ntotal > 0) {
+      r.count_change = static_cast<double>(r.ntotal - lm.ntotal) / lm.ntotal;
+      if (std::abs(*r.count_change) > vc.max_count_change)
+        fail(Fmt("drift: vector count changes by %+.1f%% (%.0f -> %.0f), over max_count_change ",
+                 100 * *r.count_change, lm.ntotal, r.ntotal) +
+             Fmt("%.1f%%", 100 * vc.max_count_change));
+    }
+    if (lm.file_size > 0 && vc.max_size_change > 0) {
+      r.size_change = (static_cast<double>(expected.size) - lm.file_size) / lm.file_size;
+      if (std::abs(*r.size_change) > vc.max_size_change)
+        fail(Fmt("drift: index file size changes by %+.1f%%, over max_size_change %.1f%%",
+                 100 * *r.size_change, 100 * vc.max_size_change));
+    }
+    if (vc.max_recall_drop_vs_live) {
+      index.reset();  // never hold both indexes at once
+      FRB_ASSIGN_OR_RETURN(auto live_index,
+                           LoadVerifiedIndex(env_, live->index_path,
+                                             FileDigest{lm.file_size, lm.file_sha256}));
+      FRB_RETURN_IF_ERROR(ApplySearchParams(*live_index, cfg.search));
+      FRB_ASSIGN_OR_RETURN(double lr, MeasureRecall(*live_index, q, nq, k, truth));
+      r.live_recall = lr;
+      if (r.recall < lr - *vc.max_recall_drop_vs_live)
+        fail(Fmt("recall: %.4f is worse than the live version's %.4f by more than %.4f",
+                 r.recall, lr, *vc.max_recall_drop_vs_live));
+    }
+  }
+  control.SetProgress(1);
+  return finish();
+}
+
+}  // namespace frb
