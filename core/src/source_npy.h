@@ -1,0 +1,25 @@
+// Internal: the .npy header parser behind VectorSource (see frb/source.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "frb/status.h"
+
+namespace frb::internal {
+
+// Where the rows of a float32 C-order 2-D .npy array are.
+struct NpyLayout {
+  uint64_t data_offset = 0;  // first byte after the header
+  int64_t count = 0;
+  int64_t dim = 0;
+};
+
+// Parses and checks the header of the .npy file in [data, data + size):
+// magic, version 1.0/2.0/3.0, dtype '<f4', C order, 2-D shape, and that the
+// file size matches the shape exactly. Messages do not name the file; the
+// caller prefixes it. Unsupported or malformed -> kInvalidArgument; a file
+// shorter or longer than its header promises -> kCorruption.
+Result<NpyLayout> ParseNpy(const uint8_t* data, size_t size);
+
+}  // namespace frb::internal
