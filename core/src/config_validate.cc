@@ -1,0 +1,203 @@
+// Checks on single values, kept apart from the YAML walk in config_parse.cc:
+// FAISS accepting the factory and search parameters, the tz database
+// knowing a zone, the source file opening, names and addresses, and the
+// "did you mean" hint for unknown keys.
+#include <faiss/AutoTune.h>
+#include <faiss/Index.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/index_factory.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "faiss_util.h"
+#include "frb/config.h"
+#include "frb/env.h"
+#include "frb/source.h"
+
+namespace frb::config_internal {
+
+// Declared again in config_parse.cc, the only caller.
+std::string CheckFactory(int dim, Metric metric, const std::string& factory,
+                         const std::map<std::string, double>& search,
+                         std::map<std::string, std::string>* param_errors);
+std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
+                        int dim);
+bool IsKnownTimezone(Env* env, std::string_view name);
+bool IsValidIndexName(std::string_view name);
+bool IsValidListen(std::string_view address);
+std::string ClosestKey(std::string_view key,
+                       std::span<const std::string_view> known);
+std::string Lower(std::string_view s);
+
+namespace {
+// Assertion failures read "Error: 'd % M == 0' failed: ..."; the caller's
+// message already says FAISS rejected the factory.
+std::string WithoutErrorPrefix(std::string message) {
+  constexpr std::string_view kPrefix = "Error: ";
+  if (message.rfind(kPrefix, 0) == 0) message.erase(0, kPrefix.size());
+  return message;
+}
+}  // namespace
+
+// Builds the (untrained, empty) index so FAISS itself judges the string:
+// only it knows which combinations and dimensions are valid (PQ7 needs
+// d % 7 == 0, IVF...,PQ16x9 needs nbits <= 8, ...). Then applies each search
+// parameter the way the validator will, so one that does not fit the index
+// type (efSearch on IVF) fails here rather than at the first rebuild.
+std::string CheckFactory(int dim, Metric metric, const std::string& factory,
+                         const std::map<std::string, double>& search,
+                         std::map<std::string, std::string>* param_errors) {
+  std::unique_ptr<faiss::Index> index;
+  try {
+    index.reset(
+        faiss::index_factory(dim, factory.c_str(), ToFaissMetric(metric)));
+  } catch (const faiss::FaissException& e) {
+    return WithoutErrorPrefix(FaissMessage(e));
+  } catch (const std::exception& e) {
+    return WithoutErrorPrefix(FaissMessage(e));
+  }
+  if (index == nullptr) return "index_factory returned no index";
+  faiss::ParameterSpace space;
+  for (const auto& [name, value] : search) {
+    try {
+      space.set_index_parameter(index.get(), name, value);
+    } catch (const std::exception& e) {
+      (*param_errors)[name] = FaissMessage(e);
+    }
+  }
+  return "";
+}
+
+namespace {
+
+bool IsZoneChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '_' || c == '+' || c == '-' || c == '/';
+}
+
+// A zone file is a TZif file; the magic rules out the directories and the
+// *.tab / tzdata.zi files that live next to the zones.
+bool IsTzifFile(Env* env, const std::string& path) {
+  auto file = env->NewSequentialFile(path);
+  if (!file.ok()) return false;
+  char magic[4] = {};
+  size_t got = 0;
+  if (!(*file)->Read(magic, sizeof(magic), &got).ok() || got != sizeof(magic)) {
+    return false;
+  }
+  return std::string_view(magic, sizeof(magic)) == "TZif";
+}
+
+}  // namespace
+
+// `dim` 0 means the config's dimension was unusable: then only whether the
+// file opens is checked. Returns "" when the file is fine.
+std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
+                        int dim) {
+  auto source = VectorSource::Open(env, path, format, dim);
+  if (!source.ok()) return source.status().message();
+  if (dim > 0 && (*source)->dim() != dim) {
+    return path + " holds vectors of dimension " +
+           std::to_string((*source)->dim()) + ", but dimension is " +
+           std::to_string(dim);
+  }
+  return "";
+}
+
+// The name is joined onto a directory, so anything that could climb out of
+// it ("..", an absolute path, odd characters) is refused before any lookup.
+bool IsKnownTimezone(Env* env, std::string_view name) {
+  if (name == "UTC") return true;
+  if (name.empty() || name.front() == '/' ||
+      name.find("..") != std::string_view::npos) {
+    return false;
+  }
+  for (char c : name) {
+    if (!IsZoneChar(c)) return false;
+  }
+  const char* tzdir = std::getenv("TZDIR");
+  if (tzdir != nullptr && *tzdir != '\0' &&
+      IsTzifFile(env, JoinPath(tzdir, name))) {
+    return true;
+  }
+  return IsTzifFile(env, JoinPath("/usr/share/zoneinfo", name));
+}
+
+// The name becomes a directory: no separators, no dot files, no "..".
+bool IsValidIndexName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                 (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return false;
+  }
+  return true;
+}
+
+// "host:port" or "[v6]:port" with a port in 1..65535; the host itself is
+// left to the resolver at bind time.
+bool IsValidListen(std::string_view address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string_view port = address.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  int value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  return value >= 1 && value <= 65535;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+namespace {
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                         diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+}  // namespace
+
+// The known key within edit distance 2 (ignoring case), or "". A candidate
+// must be longer than the distance, or every short typo would "mean" 'k'.
+std::string ClosestKey(std::string_view key,
+                       std::span<const std::string_view> known) {
+  std::string lower = Lower(key);
+  std::string_view best;
+  size_t best_distance = 3;
+  for (std::string_view candidate : known) {
+    size_t d = EditDistance(lower, Lower(candidate));
+    if (d < best_distance && d < candidate.size()) {
+      best = candidate;
+      best_distance = d;
+    }
+  }
+  return std::string(best);
+}
+
+}  // namespace frb::config_internal
