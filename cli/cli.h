@@ -50,5 +50,9 @@ int CmdConfigGenerate();
 int CmdRebuildLocal(const GlobalOptions& g, const std::string& name);
 int CmdStatusLocal(const GlobalOptions& g, const std::string& name);
 int CmdVersions(const GlobalOptions& g, const std::string& name);
+// Prints the next `count` fire times of `expr` after `from` (ISO 8601; now
+// when empty), one ISO 8601 timestamp with offset per line.
+int CmdScheduleNext(const GlobalOptions& g, const std::string& expr, const std::string& zone,
+                    const std::string& from, int count);
 
 }  // namespace frb::cli

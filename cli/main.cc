@@ -64,6 +64,18 @@ int main(int argc, char** argv) {
   versions->add_option("name", name, "index name")->required();
   versions->callback([&] { rc = CmdVersions(g, name); });
 
+  auto* schedule = app.add_subcommand("schedule", "check cron expressions");
+  schedule->require_subcommand(1);
+  schedule->fallthrough();
+  auto* next = schedule->add_subcommand("next", "print the next fire times of a cron expression");
+  std::string expr, zone, from;
+  int count = 5;
+  next->add_option("expr", expr, "cron expression, e.g. \"0 3 * * *\" or @daily")->required();
+  next->add_option("--tz", zone, "IANA time zone (default UTC)");
+  next->add_option("--from", from, "start time, ISO 8601 (default now)");
+  next->add_option("--count", count, "how many fire times (default 5)");
+  next->callback([&] { rc = CmdScheduleNext(g, expr, zone, from, count); });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

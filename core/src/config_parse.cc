@@ -14,6 +14,8 @@
 #include <system_error>
 
 #include "frb/config.h"
+#include "frb/cron.h"
+#include "frb/timezone.h"
 
 namespace frb {
 namespace config_internal {
@@ -23,7 +25,6 @@ std::string CheckFactory(int dim, Metric metric, const std::string& factory,
                          std::map<std::string, std::string>* param_errors);
 std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
                         int dim);
-bool IsKnownTimezone(Env* env, std::string_view name);
 bool IsValidIndexName(std::string_view name);
 bool IsValidListen(std::string_view address);
 std::string ClosestKey(std::string_view key,
@@ -433,10 +434,11 @@ void Parser::Timezone(const MapView& m, const std::string& prefix,
                       std::string* out) {
   std::string zone;
   if (!String(m, "timezone", prefix, true, &zone)) return;
-  if (!zone.empty() && !config_internal::IsKnownTimezone(env_, zone)) {
-    Add(ValueLoc(*m.Find("timezone")),
-        prefix + "timezone: unknown timezone '" + zone + "'");
-    return;
+  if (!zone.empty()) {
+    if (auto tz = TimeZone::Load(zone); !tz.ok()) {
+      Add(ValueLoc(*m.Find("timezone")), prefix + "timezone: " + tz.status().message());
+      return;
+    }
   }
   *out = zone;
 }
@@ -718,8 +720,11 @@ void Parser::ParseIndex(const YAML::Node& node, size_t position,
   ParseCommon(*m, "", &ic);
   std::map<std::string, SourceLocation> search_locs;
   if (const Entry* e = m->Find("search")) ParseSearch(*e, &ic, &search_locs);
-  // TODO(cron): validate `schedule` with the cron parser once it lands.
-  String(*m, "schedule", "", true, &ic.schedule);
+  if (String(*m, "schedule", "", true, &ic.schedule) && !ic.schedule.empty()) {
+    if (auto cron = CronExpr::Parse(ic.schedule); !cron.ok()) {
+      Add(ValueLoc(*m->Find("schedule")), "schedule: " + cron.status().message());
+    }
+  }
   Timezone(*m, "", &ic.timezone);
 
   if (dimension_ok && metric_ok && factory_ok) {

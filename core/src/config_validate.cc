@@ -29,7 +29,6 @@ std::string CheckFactory(int dim, Metric metric, const std::string& factory,
                          std::map<std::string, std::string>* param_errors);
 std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
                         int dim);
-bool IsKnownTimezone(Env* env, std::string_view name);
 bool IsValidIndexName(std::string_view name);
 bool IsValidListen(std::string_view address);
 std::string ClosestKey(std::string_view key,
@@ -75,27 +74,6 @@ std::string CheckFactory(int dim, Metric metric, const std::string& factory,
   return "";
 }
 
-namespace {
-
-bool IsZoneChar(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '_' || c == '+' || c == '-' || c == '/';
-}
-
-// A zone file is a TZif file; the magic rules out the directories and the
-// *.tab / tzdata.zi files that live next to the zones.
-bool IsTzifFile(Env* env, const std::string& path) {
-  auto file = env->NewSequentialFile(path);
-  if (!file.ok()) return false;
-  char magic[4] = {};
-  size_t got = 0;
-  if (!(*file)->Read(magic, sizeof(magic), &got).ok() || got != sizeof(magic)) {
-    return false;
-  }
-  return std::string_view(magic, sizeof(magic)) == "TZif";
-}
-
-}  // namespace
 
 // `dim` 0 means the config's dimension was unusable: then only whether the
 // file opens is checked. Returns "" when the file is fine.
@@ -109,25 +87,6 @@ std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
            std::to_string(dim);
   }
   return "";
-}
-
-// The name is joined onto a directory, so anything that could climb out of
-// it ("..", an absolute path, odd characters) is refused before any lookup.
-bool IsKnownTimezone(Env* env, std::string_view name) {
-  if (name == "UTC") return true;
-  if (name.empty() || name.front() == '/' ||
-      name.find("..") != std::string_view::npos) {
-    return false;
-  }
-  for (char c : name) {
-    if (!IsZoneChar(c)) return false;
-  }
-  const char* tzdir = std::getenv("TZDIR");
-  if (tzdir != nullptr && *tzdir != '\0' &&
-      IsTzifFile(env, JoinPath(tzdir, name))) {
-    return true;
-  }
-  return IsTzifFile(env, JoinPath("/usr/share/zoneinfo", name));
 }
 
 // The name becomes a directory: no separators, no dot files, no "..".

@@ -183,5 +183,22 @@ TEST_F(CliTest, GeneratedConfigValidatesExceptForMissingSources) {
         << p.GetString("message");
 }
 
+TEST_F(CliTest, ScheduleNextPrintsIsoTimesAcrossDst) {
+  auto r = Cli({"schedule", "next", "30 2 * * *", "--tz", "America/New_York", "--from",
+                "2026-03-07T00:00:00", "--count", "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // 02:30 does not exist on 2026-03-08: it runs once right after the jump.
+  EXPECT_EQ(r.out,
+            "2026-03-07T02:30:00-05:00\n"
+            "2026-03-08T03:00:00-04:00\n"
+            "2026-03-09T02:30:00-04:00\n");
+  auto bad = Cli({"schedule", "next", "0 25 * * *"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("hour"), std::string::npos) << bad.err;
+  auto tz = Cli({"schedule", "next", "@daily", "--tz", "Mars/Olympus"});
+  EXPECT_EQ(tz.exit_code, 2);
+  EXPECT_NE(tz.err.find("unknown timezone"), std::string::npos) << tz.err;
+}
+
 }  // namespace
 }  // namespace frb

@@ -541,20 +541,37 @@ TEST(ConfigTest, Timezones) {
 }
 
 TEST(ConfigTest, TimezoneFromTzdir) {
+  // Zones load from $TZDIR through the same loader the scheduler uses, so a
+  // zone file that the scheduler could not use fails validation too.
   test::TempDir dir;
-  test::WriteText(dir.Sub("Custom"),
-                  "TZif2 not a full file, but the magic is all we check");
+  test::WriteText(dir.Sub("Custom"), test::ReadText("/usr/share/zoneinfo/Asia/Tokyo"));
+  test::WriteText(dir.Sub("Broken"), "TZif2 but nothing after the magic");
   const char* old = std::getenv("TZDIR");
   std::string saved = old ? old : "";
   ::setenv("TZDIR", dir.path().c_str(), 1);
   bool custom_ok = Parse("scheduler: { timezone: Custom }\n").result.ok();
-  bool system_ok = Parse("scheduler: { timezone: Asia/Tokyo }\n").result.ok();
+  bool broken_ok = Parse("scheduler: { timezone: Broken }\n").result.ok();
   if (old)
     ::setenv("TZDIR", saved.c_str(), 1);
   else
     ::unsetenv("TZDIR");
   EXPECT_TRUE(custom_ok);
-  EXPECT_TRUE(system_ok);
+  EXPECT_FALSE(broken_ok);
+}
+
+TEST(ConfigTest, BadCronIsReportedAtTheScheduleValue) {
+  auto r = Parse(
+      "indexes:\n"
+      "  - name: a\n"
+      "    source: { path: /x.npy }\n"
+      "    dimension: 8\n"
+      "    factory: Flat\n"
+      "    schedule: \"0 25 * * *\"\n");
+  ASSERT_FALSE(r.result.ok());
+  ASSERT_EQ(r.problems.size(), 1u) << r.result.status().message();
+  EXPECT_EQ(r.problems[0].line, 6);
+  EXPECT_EQ(r.problems[0].column, 15);
+  EXPECT_NE(r.problems[0].message.find("hour"), std::string::npos) << r.problems[0].message;
 }
 
 TEST(ConfigTest, CheckSources) {
