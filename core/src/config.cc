@@ -9,14 +9,9 @@
 #include <limits>
 #include <system_error>
 
+#include "config_internal.h"
+
 namespace frb {
-namespace config_internal {
-// Defined in config_parse.cc; collects problems, never throws.
-void ParseYaml(std::string_view yaml, const std::string& file,
-               const std::string& base_dir, Env* env,
-               const ConfigOptions& options, Config* cfg,
-               std::vector<ConfigProblem>* problems);
-}  // namespace config_internal
 
 std::string_view MetricName(Metric m) {
   switch (m) {

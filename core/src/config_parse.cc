@@ -13,29 +13,12 @@
 #include <span>
 #include <system_error>
 
+#include "config_internal.h"
 #include "frb/config.h"
 #include "frb/cron.h"
 #include "frb/timezone.h"
 
 namespace frb {
-namespace config_internal {
-// Defined in config_validate.cc.
-std::string CheckFactory(int dim, Metric metric, const std::string& factory,
-                         const std::map<std::string, double>& search,
-                         std::map<std::string, std::string>* param_errors);
-std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
-                        int dim);
-bool IsValidIndexName(std::string_view name);
-bool IsValidListen(std::string_view address);
-std::string ClosestKey(std::string_view key,
-                       std::span<const std::string_view> known);
-std::string Lower(std::string_view s);
-// Defined here; called by ParseConfig and LoadConfig in config.cc.
-void ParseYaml(std::string_view yaml, const std::string& file,
-               const std::string& base_dir, Env* env,
-               const ConfigOptions& options, Config* cfg,
-               std::vector<ConfigProblem>* problems);
-}  // namespace config_internal
 
 namespace {
 

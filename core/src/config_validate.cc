@@ -17,23 +17,13 @@
 #include <vector>
 
 #include "faiss_util.h"
+#include "config_internal.h"
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/source.h"
 
 namespace frb::config_internal {
 
-// Declared again in config_parse.cc, the only caller.
-std::string CheckFactory(int dim, Metric metric, const std::string& factory,
-                         const std::map<std::string, double>& search,
-                         std::map<std::string, std::string>* param_errors);
-std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
-                        int dim);
-bool IsValidIndexName(std::string_view name);
-bool IsValidListen(std::string_view address);
-std::string ClosestKey(std::string_view key,
-                       std::span<const std::string_view> known);
-std::string Lower(std::string_view s);
 
 namespace {
 // Assertion failures read "Error: 'd % M == 0' failed: ..."; the caller's

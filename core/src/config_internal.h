@@ -1,0 +1,34 @@
+// Private to the config module: helpers shared by config.cc,
+// config_parse.cc and config_validate.cc.
+#pragma once
+
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "frb/config.h"
+#include "frb/env.h"
+#include "frb/source.h"
+
+namespace frb {
+namespace config_internal {
+// Defined in config_validate.cc.
+std::string CheckFactory(int dim, Metric metric, const std::string& factory,
+                         const std::map<std::string, double>& search,
+                         std::map<std::string, std::string>* param_errors);
+std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
+                        int dim);
+bool IsValidIndexName(std::string_view name);
+bool IsValidListen(std::string_view address);
+std::string ClosestKey(std::string_view key,
+                       std::span<const std::string_view> known);
+std::string Lower(std::string_view s);
+// Defined in config_parse.cc; called by ParseConfig and LoadConfig.
+void ParseYaml(std::string_view yaml, const std::string& file,
+               const std::string& base_dir, Env* env,
+               const ConfigOptions& options, Config* cfg,
+               std::vector<ConfigProblem>* problems);
+}  // namespace config_internal
+}  // namespace frb
