@@ -74,6 +74,7 @@ int CmdRebuildLocal(const GlobalOptions& g, const std::string& name) {
   std::signal(SIGTERM, OnSignal);
   RebuildOptions opts;
   opts.trigger = "cli";
+  opts.job_id = NewJobId();
   RebuildJob job(Env::Default(), *cfg, *index, opts);
   if (tty) std::fprintf(stderr, "rebuilding '%s' (job %s)\n", name.c_str(), opts.job_id.c_str());
   JobOutcome out = job.Run(control);
