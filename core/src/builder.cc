@@ -88,14 +88,18 @@ Result<BuildResult> Builder::Build(const IndexConfig& cfg,
   if (!index->is_trained) {
     std::vector<int64_t> rows = SampleRows(count, cfg.train_sample, cfg.validation.seed);
     std::vector<float> train(rows.size() * static_cast<size_t>(d));
+    // Rows are sorted: pages behind the reader are dropped as it goes, so
+    // RSS holds the sample, not the file.
+    int64_t released = 0;
     for (size_t i = 0; i < rows.size(); ++i) {
       FRB_RETURN_IF_ERROR(source.Read(rows[i], 1, train.data() + i * d));
       if (i % 4096 == 0) {
         FRB_RETURN_IF_ERROR(control.Check());
         control.SetProgress(0.1 * static_cast<double>(i) / rows.size());
+        source.Release(released, rows[i] - released);
+        released = rows[i];
       }
     }
-    // Random reads touched pages all over the file; keep RSS to the sample.
     source.Release(0, count);
     result.train_vectors = static_cast<int64_t>(rows.size());
     FRB_RETURN_IF_ERROR(CallFaiss("train", [&] {

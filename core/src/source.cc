@@ -180,9 +180,10 @@ class MappedSource final : public VectorSource {
     if (out == nullptr) return InvalidArgument("source " + path_ + ": null output buffer");
     // Batches are sequential: get the next one off the disk while this one
     // is being converted and indexed.
+    // Single-row reads (sampling) are random: no read-ahead hint for them.
     int64_t end = begin + n;
     int64_t next = std::min(n, layout_.count - end);
-    if (next > 0) file_->WillNeed(RowOffset(end), RowOffset(end + next) - RowOffset(end));
+    if (n > 1 && next > 0) file_->WillNeed(RowOffset(end), RowOffset(end + next) - RowOffset(end));
     return Scan(begin, n, out);
   }
 

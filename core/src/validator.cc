@@ -49,6 +49,7 @@ Result<std::vector<float>> LoadQueries(Env* env, const IndexConfig& cfg,
   q.resize(static_cast<size_t>(n) * d);
   for (int64_t i = 0; i < n; ++i)
     FRB_RETURN_IF_ERROR(source.Read(pick(rng), 1, q.data() + i * d));
+  source.Release(0, source.count());
   *nq = static_cast<int>(n);
   return q;
 }
@@ -61,7 +62,8 @@ Result<std::vector<int64_t>> ExactKnn(const IndexConfig& cfg, const VectorSource
   const int d = src.dim();
   const int64_t count = src.count();
   const bool ip = cfg.metric == Metric::kIP;
-  const int64_t block = 131072;
+  // 16 MiB copies at d=128: small next to the index held beside them.
+  const int64_t block = 32768;
   std::vector<float> best_d(static_cast<size_t>(nq) * k, ip ? -INFINITY : INFINITY);
   std::vector<int64_t> best_i(static_cast<size_t>(nq) * k, -1);
   std::vector<float> buf, bd(static_cast<size_t>(nq) * k);
