@@ -19,6 +19,7 @@ enum Exit : int {
   kExitBusy = 4,
   kExitCancelled = 5,
   kExitNotReady = 6,
+  kExitCorrupt = 7,  // backup verify found a corrupt backup
 };
 
 struct GlobalOptions {
@@ -50,6 +51,16 @@ int CmdConfigGenerate();
 int CmdRebuildLocal(const GlobalOptions& g, const std::string& name);
 int CmdStatusLocal(const GlobalOptions& g, const std::string& name);
 int CmdVersions(const GlobalOptions& g, const std::string& name);
+// cmd_backup.cc (local on the data dir).
+int CmdBackupList(const GlobalOptions& g, const std::string& name);
+int CmdBackupCreate(const GlobalOptions& g, const std::string& name);
+// Empty `version`: every backup of the index.
+int CmdBackupVerify(const GlobalOptions& g, const std::string& name, const std::string& version);
+int CmdBackupPrune(const GlobalOptions& g, const std::string& name, bool dry_run);
+int CmdRestore(const GlobalOptions& g, const std::string& name, const std::string& version);
+// Versions on disk and in backups (location disk / backup / disk+backup).
+int CmdVersionsAll(const GlobalOptions& g, const std::string& name);
+int CmdDisk(const GlobalOptions& g);
 // Prints the next `count` fire times of `expr` after `from` (ISO 8601; now
 // when empty), one ISO 8601 timestamp with offset per line.
 int CmdScheduleNext(const GlobalOptions& g, const std::string& expr, const std::string& zone,

@@ -60,9 +60,39 @@ int main(int argc, char** argv) {
     if (rc == kExitOk) rc = CmdStatusLocal(g, name);
   });
 
-  auto* versions = app.add_subcommand("versions", "versions on disk, marking live and rollback");
+  auto* versions = app.add_subcommand("versions", "versions on disk and in backups, marking live and rollback");
   versions->add_option("name", name, "index name")->required();
-  versions->callback([&] { rc = CmdVersions(g, name); });
+  versions->callback([&] { rc = CmdVersionsAll(g, name); });
+
+  // Backup commands act on the data dir whether or not --local is given
+  // (daemon-API mode for them comes separately).
+  auto* backup = app.add_subcommand("backup", "list, create, verify or prune backups");
+  backup->require_subcommand(1);
+  backup->fallthrough();
+  std::string version;
+  bool dry_run = false;
+  auto* blist = backup->add_subcommand("list", "backups of an index");
+  blist->add_option("name", name, "index name")->required();
+  blist->callback([&] { rc = CmdBackupList(g, name); });
+  auto* bcreate = backup->add_subcommand("create", "back up the live version now");
+  bcreate->add_option("name", name, "index name")->required();
+  bcreate->callback([&] { rc = CmdBackupCreate(g, name); });
+  auto* bverify = backup->add_subcommand("verify", "decompress and check every byte of backups");
+  bverify->add_option("name", name, "index name")->required();
+  bverify->add_option("version", version, "version id (default: every backup)");
+  bverify->callback([&] { rc = CmdBackupVerify(g, name, version); });
+  auto* bprune = backup->add_subcommand("prune", "apply the retention policy");
+  bprune->add_option("name", name, "index name")->required();
+  bprune->add_flag("--dry-run", dry_run, "print what would be kept or removed, and why");
+  bprune->callback([&] { rc = CmdBackupPrune(g, name, dry_run); });
+
+  auto* restore = app.add_subcommand("restore", "publish an earlier version as a new live version");
+  restore->add_option("name", name, "index name")->required();
+  restore->add_option("version", version, "version id (see `versions NAME`)")->required();
+  restore->callback([&] { rc = CmdRestore(g, name, version); });
+
+  auto* disk = app.add_subcommand("disk", "space used per index: live, staging, versions, backups");
+  disk->callback([&] { rc = CmdDisk(g); });
 
   auto* schedule = app.add_subcommand("schedule", "check cron expressions");
   schedule->require_subcommand(1);

@@ -1,11 +1,14 @@
 #include "frb/rebuild.h"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <random>
 
+#include "frb/backup.h"
 #include "frb/builder.h"
 #include "frb/publisher.h"
 #include "frb/source.h"
@@ -162,6 +165,9 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   Builder builder(env_);
   std::string index_path = JoinPath(staging, "index.faiss");
   FRB_ASSIGN_OR_RETURN(BuildResult built, builder.Build(index_, *source, index_path, control));
+  // The freed index sits in malloc's free lists; give it back before the
+  // validator loads the staged copy, so peak RSS is one index, not two.
+  ::malloc_trim(0);
 
   // A source rewritten while we read it would give an index of neither the
   // old nor the new data.
@@ -175,12 +181,20 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   FRB_ASSIGN_OR_RETURN(ValidationReport report,
                        validator.Validate(index_, *source, index_path, built.file, live, control));
   out.validation = report;
+  ::malloc_trim(0);
   if (!report.passed) {
     std::string why = report.failures.front();
     if (report.failures.size() > 1)
       why += " (and " + std::to_string(report.failures.size() - 1) + " more)";
     return ValidationFailed("index '" + index_.name + "': " + why);
   }
+
+  // The outgoing live version is backed up before anything replaces it; a
+  // disk that cannot hold the backup fails the job with live untouched.
+  control.EnterStage(Stage::kBackingUp);
+  FRB_RETURN_IF_ERROR(control.Check());
+  if (live_id)
+    FRB_RETURN_IF_ERROR(BackupOutgoingVersion(env_, config_, index_, store, *live_id, control));
 
   control.EnterStage(Stage::kPublishing);
   FRB_RETURN_IF_ERROR(control.Check());

@@ -1,0 +1,357 @@
+// BackupStore: create, list, verify, restore-file and prune of the backups
+// of one index. Files are written temp -> fsync -> rename -> fsync dir, and
+// the manifest goes last, so a crash or a full disk never leaves a backup
+// that is listed but incomplete.
+#include "frb/backup.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+
+#include "frb/sha256.h"
+
+namespace frb {
+namespace {
+
+constexpr char kDataSuffix[] = ".faiss.zst";
+constexpr char kManifestSuffix[] = ".backup.json";
+constexpr char kStateSuffix[] = ".state.json";
+constexpr uint64_t kShuffleBlock = 1 << 20;
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::string BackupRoot(const Config& config) {
+  return config.backup_dir.empty() ? JoinPath(config.data_dir, "backups") : config.backup_dir;
+}
+
+Status CheckFreeSpace(Env* env, const std::string& path, uint64_t need, std::string_view what) {
+  FRB_ASSIGN_OR_RETURN(DiskSpace ds, env->GetDiskSpace(path));
+  if (ds.free_bytes < need)
+    return NoSpace(std::string(what) + " needs up to " + std::to_string(need) + " bytes but " +
+                   path + " has only " + std::to_string(ds.free_bytes) + " bytes free");
+  return Status::Ok();
+}
+
+Json BackupManifest::ToJson() const {
+  Json j = Json::MakeObject();
+  j["format_version"] = kFormatVersion;
+  j["index"] = index_name;
+  j["version"] = version_id;
+  j["created_unix_ms"] = created_unix_ms;
+  j["created"] = FormatUtcMillis(created_unix_ms);
+  j["version_created_unix_ms"] = version_created_unix_ms;
+  j["file"] = file;
+  j["size"] = size;
+  j["sha256"] = sha256;
+  j["compressed_size"] = compressed_size;
+  j["compressed_sha256"] = compressed_sha256;
+  j["zstd_level"] = zstd_level;
+  j["zstd_workers"] = zstd_workers;
+  j["shuffle_block"] = shuffle_block;
+  j["compress_seconds"] = compress_seconds;
+  j["read_mb_per_s"] = read_mb_per_s;
+  j["version_manifest"] = version_manifest;
+  j["backup_manifest_sha256"] = Sha256::Hex(j.Dump());
+  return j;
+}
+
+std::string BackupManifest::Serialize() const { return ToJson().Dump(2) + "\n"; }
+
+Result<BackupManifest> BackupManifest::Parse(std::string_view text, std::string_view origin) {
+  std::string o(origin);
+  auto parsed = Json::Parse(text);
+  if (!parsed.ok()) return Corruption(o + ": " + parsed.status().message());
+  Json j = std::move(parsed).value();
+  if (!j.is_object()) return Corruption(o + ": not a JSON object");
+  std::string want = j.GetString("backup_manifest_sha256");
+  std::erase_if(j.as_object(), [](const auto& kv) { return kv.first == "backup_manifest_sha256"; });
+  if (want.empty() || Sha256::Hex(j.Dump()) != want)
+    return Corruption(o + ": backup manifest checksum mismatch");
+  if (j.GetInt("format_version") != kFormatVersion)
+    return Corruption(o + ": unsupported format_version " + std::to_string(j.GetInt("format_version")));
+  BackupManifest m;
+  m.index_name = j.GetString("index");
+  m.version_id = j.GetString("version");
+  m.created_unix_ms = j.GetInt("created_unix_ms");
+  m.version_created_unix_ms = j.GetInt("version_created_unix_ms");
+  m.file = j.GetString("file");
+  m.size = static_cast<uint64_t>(j.GetInt("size"));
+  m.sha256 = j.GetString("sha256");
+  m.compressed_size = static_cast<uint64_t>(j.GetInt("compressed_size"));
+  m.compressed_sha256 = j.GetString("compressed_sha256");
+  m.zstd_level = static_cast<int>(j.GetInt("zstd_level"));
+  m.zstd_workers = static_cast<int>(j.GetInt("zstd_workers"));
+  m.shuffle_block = static_cast<uint64_t>(j.GetInt("shuffle_block"));
+  m.compress_seconds = j.GetDouble("compress_seconds");
+  m.read_mb_per_s = j.GetDouble("read_mb_per_s");
+  if (const Json* vm = j.Find("version_manifest")) m.version_manifest = *vm;
+  if (VersionStore::CheckVersionId(m.version_id).ok() == false || m.sha256.size() != 64 ||
+      m.compressed_sha256.size() != 64 || m.file != m.version_id + kDataSuffix)
+    return Corruption(o + ": missing or malformed version, file or checksums");
+  return m;
+}
+
+BackupStore::BackupStore(Env* env, const Config& config, const IndexConfig& index)
+    : env_(env), config_(config), index_(index), dir_(JoinPath(BackupRoot(config), index.name)) {}
+
+std::string BackupStore::DataPath(const std::string& v) const { return JoinPath(dir_, v + kDataSuffix); }
+std::string BackupStore::ManifestPath(const std::string& v) const {
+  return JoinPath(dir_, v + kManifestSuffix);
+}
+
+RetentionPolicy BackupStore::Policy() const {
+  return {index_.backups.keep_last, index_.backups.keep_daily, index_.backups.keep_weekly};
+}
+
+Result<TimeZone> BackupStore::Zone() const {
+  return TimeZone::Load(index_.timezone.empty() ? config_.scheduler.timezone : index_.timezone);
+}
+
+Result<BackupInfo> BackupStore::Get(const std::string& version) const {
+  FRB_RETURN_IF_ERROR(VersionStore::CheckVersionId(version));
+  std::string path = ManifestPath(version);
+  FRB_ASSIGN_OR_RETURN(FileInfo fi, env_->Stat(path));
+  if (!fi.is_regular) return InvalidArgument(path + " is not a regular file (symlink?)");
+  FRB_ASSIGN_OR_RETURN(std::string text, ReadFileToString(env_, path));
+  BackupInfo info;
+  FRB_ASSIGN_OR_RETURN(info.manifest, BackupManifest::Parse(text, path));
+  if (info.manifest.version_id != version)
+    return Corruption(path + ": describes version '" + info.manifest.version_id + "'");
+  // The state file is advisory: a missing or damaged one means "never verified".
+  auto st = ReadFileToString(env_, JoinPath(dir_, version + kStateSuffix));
+  if (st.ok()) {
+    auto j = Json::Parse(*st);
+    if (j.ok() && j->is_object()) {
+      if (j->Find("verified_unix_ms")) info.verified_unix_ms = j->GetInt("verified_unix_ms");
+      if (!j->GetBool("last_ok", true)) {
+        info.failed_verify_unix_ms = j->GetInt("last_unix_ms");
+        info.verify_error = j->GetString("last_error");
+      }
+    }
+  }
+  return info;
+}
+
+Result<std::vector<BackupInfo>> BackupStore::List(std::vector<VerifyProblem>* broken) const {
+  auto entries = env_->ListDir(dir_);
+  if (!entries.ok()) {
+    if (entries.status().code() == Code::kNotFound) return std::vector<BackupInfo>();
+    return entries.status();
+  }
+  std::vector<BackupInfo> out;
+  for (const auto& e : *entries) {
+    if (!EndsWith(e, kManifestSuffix)) continue;  // data, state and temp files
+    std::string version = e.substr(0, e.size() - std::string_view(kManifestSuffix).size());
+    auto info = Get(version);
+    if (info.ok()) {
+      out.push_back(std::move(info).value());
+    } else if (broken != nullptr) {
+      broken->push_back({JoinPath(dir_, e), "manifest", info.status().message()});
+    }
+  }
+  return out;  // zero-padded version ids: lexical order is age order
+}
+
+Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::string& version,
+                                       JobControl* control, bool* created) {
+  *created = false;
+  FRB_ASSIGN_OR_RETURN(Manifest vm, store.ReadManifest(version));
+  std::string src = store.VersionIndexPath(version);
+  FRB_ASSIGN_OR_RETURN(FileInfo fi, env_->Stat(src));
+  if (!fi.is_regular) return InvalidArgument(src + " is not a regular file");
+  auto existing = Get(version);
+  // Identical and not known to be damaged: nothing to do. A backup whose
+  // last verify failed is made again.
+  if (existing.ok() && existing->manifest.sha256 == vm.file_sha256 &&
+      !existing->failed_verify_unix_ms && env_->Exists(DataPath(version)))
+    return existing;
+
+  FRB_RETURN_IF_ERROR(env_->CreateDirs(dir_));
+  FRB_RETURN_IF_ERROR(SweepOrphans());
+  // zstd's bound is the worst case (incompressible input) plus the manifest.
+  FRB_RETURN_IF_ERROR(CheckFreeSpace(env_, dir_, ZSTD_compressBound(fi.size) + (1 << 20),
+                                     "backup of " + index_.name + "/" + version));
+  std::string data = DataPath(version);
+  std::string tmp = data + ".tmp";
+  const BackupConfig& bc = index_.backups;
+  uint64_t shuffle = bc.byte_shuffle ? kShuffleBlock : 0;
+  auto stats = CompressFile(env_, src, tmp, bc.zstd_level, bc.zstd_workers, shuffle, control);
+  if (!stats.ok()) {
+    (void)env_->RemoveFile(tmp);
+    return stats.status().WithContext("backup of " + index_.name + "/" + version);
+  }
+  if (stats->raw_bytes != vm.file_size || stats->raw_sha256 != vm.file_sha256) {
+    (void)env_->RemoveFile(tmp);
+    return Corruption(src + ": content does not match its manifest's size/SHA-256; not backed up");
+  }
+  // Replacing an older, different backup of the same id: drop its manifest
+  // first so no moment shows the old manifest over the new data.
+  (void)env_->RemoveFile(ManifestPath(version));
+  (void)env_->RemoveFile(JoinPath(dir_, version + kStateSuffix));
+  Status s = env_->Rename(tmp, data);
+  if (s.ok()) s = env_->SyncDir(dir_);
+  BackupInfo info;
+  BackupManifest& bm = info.manifest;
+  bm.index_name = index_.name;
+  bm.version_id = version;
+  bm.created_unix_ms = NowUnixMillis();
+  bm.version_created_unix_ms = vm.created_unix_ms;
+  bm.file = version + kDataSuffix;
+  bm.size = stats->raw_bytes;
+  bm.sha256 = stats->raw_sha256;
+  bm.compressed_size = stats->zst_bytes;
+  bm.compressed_sha256 = stats->zst_sha256;
+  bm.zstd_level = bc.zstd_level;
+  bm.zstd_workers = bc.zstd_workers;
+  bm.shuffle_block = shuffle;
+  bm.compress_seconds = stats->seconds;
+  bm.read_mb_per_s = stats->seconds > 0 ? stats->raw_bytes / 1e6 / stats->seconds : 0;
+  bm.version_manifest = vm.ToJson();
+  if (s.ok()) s = WriteFileAtomic(env_, ManifestPath(version), bm.Serialize());
+  if (!s.ok()) {
+    (void)env_->RemoveFile(tmp);
+    (void)env_->RemoveFile(data);
+    return s.WithContext("backup of " + index_.name + "/" + version);
+  }
+  *created = true;
+  return info;
+}
+
+Status BackupStore::SweepOrphans() {
+  auto entries = env_->ListDir(dir_);
+  if (!entries.ok()) return entries.status().code() == Code::kNotFound ? Status::Ok() : entries.status();
+  for (const auto& e : *entries) {
+    // Our own temp names only: a concurrent Verify's state temp file is not ours.
+    bool temp = e.find(std::string(kDataSuffix) + ".tmp") != std::string::npos ||
+                e.find(std::string(kManifestSuffix) + ".tmp") != std::string::npos;
+    bool orphan = false;
+    for (std::string_view suffix : {std::string_view(kDataSuffix), std::string_view(kStateSuffix)})
+      if (EndsWith(e, suffix)) {
+        std::string v = e.substr(0, e.size() - suffix.size());
+        orphan = !env_->Exists(ManifestPath(v));
+      }
+    if (temp || orphan) FRB_RETURN_IF_ERROR(env_->RemoveFile(JoinPath(dir_, e)));
+  }
+  return Status::Ok();
+}
+
+Status BackupStore::WriteState(const std::string& version, const VerifyResult& r) {
+  auto prev = Get(version);
+  if (!prev.ok()) return Status::Ok();  // pruned meanwhile, or manifest broken: nothing to record
+  Json j = Json::MakeObject();
+  int64_t now = NowUnixMillis();
+  j["last_unix_ms"] = now;
+  j["last"] = FormatUtcMillis(now);
+  j["last_ok"] = r.ok;
+  if (r.ok) {
+    j["verified_unix_ms"] = now;
+  } else {
+    if (prev->verified_unix_ms) j["verified_unix_ms"] = *prev->verified_unix_ms;
+    std::string err;
+    for (const auto& p : r.problems) err += (err.empty() ? "" : "; ") + p.check + ": " + p.detail;
+    j["last_error"] = err;
+  }
+  return WriteFileAtomic(env_, JoinPath(dir_, version + kStateSuffix), j.Dump(2) + "\n");
+}
+
+Result<VerifyResult> BackupStore::Verify(const std::string& version, JobControl* control) {
+  FRB_RETURN_IF_ERROR(VersionStore::CheckVersionId(version));
+  VerifyResult r;
+  r.version_id = version;
+  auto info = Get(version);
+  if (!info.ok()) {
+    if (info.status().code() == Code::kNotFound && !env_->Exists(DataPath(version)))
+      return NotFound("no backup of version '" + version + "' in " + dir_);
+    r.problems.push_back({ManifestPath(version), "manifest", info.status().message()});
+    return r;
+  }
+  const BackupManifest& m = info->manifest;
+  std::string data = DataPath(version);
+  auto add = [&](std::string check, std::string detail) {
+    r.problems.push_back({data, std::move(check), std::move(detail)});
+  };
+  auto fi = env_->Stat(data);
+  if (!fi.ok()) {
+    add("missing", fi.status().message());
+  } else {
+    if (fi->size != m.compressed_size)
+      add("compressed_size", std::to_string(fi->size) + " bytes, manifest says " +
+                                 std::to_string(m.compressed_size));
+    auto st = DecompressFile(env_, data, "", m.shuffle_block, false, control);
+    if (!st.ok()) {
+      if (st.status().code() != Code::kCorruption) return st.status();
+      add("zstd", st.status().message());
+      auto sha = Sha256File(env_, data);
+      if (sha.ok() && *sha != m.compressed_sha256) add("compressed_sha256", "SHA-256 of the file does not match the manifest");
+    } else {
+      if (st->zst_sha256 != m.compressed_sha256)
+        add("compressed_sha256", "SHA-256 of the file does not match the manifest");
+      if (st->raw_bytes != m.size)
+        add("size", "decompresses to " + std::to_string(st->raw_bytes) + " bytes, manifest says " +
+                        std::to_string(m.size));
+      else if (st->raw_sha256 != m.sha256)
+        add("sha256", "SHA-256 of the decompressed index does not match the manifest");
+      r.seconds = st->seconds;
+    }
+  }
+  r.ok = r.problems.empty();
+  FRB_RETURN_IF_ERROR(WriteState(version, r));
+  return r;
+}
+
+Result<Manifest> BackupStore::RestoreFile(const std::string& version, const std::string& dst,
+                                          JobControl* control) {
+  FRB_ASSIGN_OR_RETURN(BackupInfo info, Get(version));
+  const BackupManifest& m = info.manifest;
+  std::string data = DataPath(version);
+  FRB_ASSIGN_OR_RETURN(FileInfo fi, env_->Stat(data));
+  if (!fi.is_regular) return InvalidArgument(data + " is not a regular file (symlink?)");
+  // The raw SHA-256 is the end-to-end check (plus zstd's frame checksum);
+  // `backup verify` also checks the compressed one.
+  FRB_ASSIGN_OR_RETURN(CodecStats st,
+                       DecompressFile(env_, data, dst, m.shuffle_block, true, control, false));
+  if (st.zst_bytes != m.compressed_size)
+    return Corruption(data + ": " + std::to_string(st.zst_bytes) + " bytes, " +
+                      ManifestPath(version) + " says " + std::to_string(m.compressed_size));
+  if (st.raw_bytes != m.size || st.raw_sha256 != m.sha256)
+    return Corruption(data + ": decompressed size/SHA-256 does not match " + ManifestPath(version));
+  FRB_ASSIGN_OR_RETURN(Manifest vm, Manifest::Parse(m.version_manifest.Dump(), ManifestPath(version)));
+  if (vm.file_sha256 != m.sha256 || vm.file_size != m.size)
+    return Corruption(ManifestPath(version) + ": embedded version manifest disagrees with the backup");
+  return vm;
+}
+
+Result<std::vector<RetentionDecision>> BackupStore::Prune(const VersionStore& store, bool dry_run) {
+  if (!dry_run) FRB_RETURN_IF_ERROR(SweepOrphans());
+  FRB_ASSIGN_OR_RETURN(auto backups, List());
+  FRB_ASSIGN_OR_RETURN(auto live, store.LiveVersion());
+  FRB_ASSIGN_OR_RETURN(auto rollback, store.RollbackVersion());
+  FRB_ASSIGN_OR_RETURN(TimeZone tz, Zone());
+  std::vector<RetentionItem> items;
+  for (const auto& b : backups) {
+    const std::string& v = b.manifest.version_id;
+    items.push_back({v, b.manifest.version_created_unix_ms / 1000, live && *live == v,
+                     rollback && *rollback == v,
+                     b.verified_unix_ms.has_value() && !b.failed_verify_unix_ms.has_value()});
+  }
+  FRB_ASSIGN_OR_RETURN(auto decisions, DecideRetention(std::move(items), Policy(), tz));
+  if (dry_run) return decisions;
+  bool removed = false;
+  for (const auto& d : decisions) {
+    if (d.keep) continue;
+    // Manifest first: from then on the backup is no longer listed.
+    FRB_RETURN_IF_ERROR(env_->RemoveFile(ManifestPath(d.id)));
+    (void)env_->RemoveFile(JoinPath(dir_, d.id + kStateSuffix));
+    Status s = env_->RemoveFile(DataPath(d.id));
+    if (!s.ok() && s.code() != Code::kNotFound) return s;
+    removed = true;
+  }
+  if (removed) FRB_RETURN_IF_ERROR(env_->SyncDir(dir_));
+  return decisions;
+}
+
+}  // namespace frb

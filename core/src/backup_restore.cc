@@ -1,0 +1,214 @@
+// Restore of a version as a new live version, the backing-up stage shared
+// with rebuilds, and disk usage. Orchestration only: the work is done by
+// BackupStore, Validator and Publisher.
+#include <faiss/Index.h>
+
+#include <cstdio>
+
+#include "frb/backup.h"
+#include "frb/index_file.h"
+#include "frb/publisher.h"
+#include "frb/rebuild.h"
+#include "frb/sha256.h"
+#include "frb/source.h"
+#include "frb/validator.h"
+
+namespace frb {
+namespace {
+
+// Copies a version's index file into staging through Env (Env has no hard
+// link; versions are read-only so a copy is equally safe), checking it.
+Status CopyVerified(Env* env, const std::string& src, const std::string& dst,
+                    const Manifest& m, JobControl& control) {
+  FRB_ASSIGN_OR_RETURN(auto in, env->NewSequentialFile(src));
+  FRB_ASSIGN_OR_RETURN(auto out, env->NewWritableFile(dst));
+  std::vector<uint8_t> buf(4 << 20);
+  Sha256 sha;
+  uint64_t total = 0;
+  for (;;) {
+    size_t got = 0;
+    FRB_RETURN_IF_ERROR(in->Read(buf.data(), buf.size(), &got));
+    if (got == 0) break;
+    sha.Update(buf.data(), got);
+    FRB_RETURN_IF_ERROR(out->Append(buf.data(), got));
+    total += got;
+    FRB_RETURN_IF_ERROR(control.Check());
+    if (m.file_size) control.SetProgress(static_cast<double>(total) / m.file_size);
+  }
+  FRB_RETURN_IF_ERROR(out->Sync());
+  FRB_RETURN_IF_ERROR(out->Close());
+  if (total != m.file_size || sha.FinishHex() != m.file_sha256)
+    return Corruption(src + ": size/SHA-256 does not match its manifest; not restored");
+  return Status::Ok();
+}
+
+// Structure checks when the current source cannot serve as ground truth
+// (it changed since the version was built): checksum, loads, dim, metric,
+// ntotal.
+Result<ValidationReport> ValidateStructure(Env* env, const IndexConfig& cfg,
+                                           const std::string& path, const Manifest& m) {
+  FRB_ASSIGN_OR_RETURN(auto index, LoadVerifiedIndex(env, path, {m.file_size, m.file_sha256}));
+  ValidationReport r = m.validation;  // the figures measured when it was built
+  r.checksum_ok = true;
+  r.failures.clear();
+  r.dim = index->d;
+  r.ntotal = index->ntotal;
+  r.metric = index->metric_type == faiss::METRIC_INNER_PRODUCT ? "IP" : "L2";
+  if (r.dim != cfg.dimension)
+    r.failures.push_back("dimension " + std::to_string(r.dim) + " != configured " +
+                         std::to_string(cfg.dimension));
+  if (r.metric != MetricName(cfg.metric))
+    r.failures.push_back("metric " + r.metric + " != configured " + std::string(MetricName(cfg.metric)));
+  if (r.ntotal != m.ntotal)
+    r.failures.push_back("ntotal " + std::to_string(r.ntotal) + " != manifest " + std::to_string(m.ntotal));
+  r.passed = r.failures.empty();
+  return r;
+}
+
+Result<uint64_t> TreeBytes(Env* env, const std::string& path) {
+  auto fi = env->Stat(path);
+  if (!fi.ok()) return fi.status().code() == Code::kNotFound ? Result<uint64_t>(0) : fi.status();
+  if (fi->is_symlink) return uint64_t{0};
+  if (!fi->is_dir) return fi->size;
+  FRB_ASSIGN_OR_RETURN(auto entries, env->ListDir(path));
+  uint64_t sum = 0;
+  for (const auto& e : entries) {
+    FRB_ASSIGN_OR_RETURN(uint64_t b, TreeBytes(env, JoinPath(path, e)));
+    sum += b;
+  }
+  return sum;
+}
+
+}  // namespace
+
+Status BackupOutgoingVersion(Env* env, const Config& config, const IndexConfig& index,
+                             const VersionStore& store, const std::string& version,
+                             JobControl& control) {
+  BackupStore backups(env, config, index);
+  bool created = false;
+  auto info = backups.Create(store, version, &control, &created);
+  if (!info.ok())
+    return info.status().WithContext("backing up outgoing live version " + version);
+  RetentionPolicy p = backups.Policy();
+  if (!created || (p.keep_last == 0 && p.keep_daily == 0 && p.keep_weekly == 0)) return Status::Ok();
+  auto pruned = backups.Prune(store, false);
+  if (!pruned.ok()) return pruned.status().WithContext("backup retention after " + version);
+  return Status::Ok();
+}
+
+Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const IndexConfig& index,
+                                      const std::string& version, JobControl& control) {
+  // An identifier, never a path: no '/', "..", NUL (checked before any I/O).
+  FRB_RETURN_IF_ERROR(VersionStore::CheckVersionId(version));
+  VersionStore store(env, config.data_dir, index.name);
+  FRB_RETURN_IF_ERROR(store.Init());
+  FRB_ASSIGN_OR_RETURN(auto lock, store.Lock(false));
+  FRB_RETURN_IF_ERROR(store.CleanStaging());
+  std::string job_id = NewJobId();
+  FRB_ASSIGN_OR_RETURN(std::string staging, store.CreateStaging(job_id));
+  struct Cleanup {
+    Env* env;
+    std::string dir;
+    ~Cleanup() { (void)env->RemoveAll(dir); }
+  } cleanup{env, staging};
+
+  RestoreOutcome out;
+  out.restored_from = version;
+  std::string staged = JoinPath(staging, "index.faiss");
+  BackupStore backups(env, config, index);
+  Manifest src;
+  control.EnterStage(Stage::kLoadingSource);
+  auto vdir = env->Stat(store.VersionDir(version));
+  if (vdir.ok()) {
+    // lstat: a symlink planted in versions/ must not lead out of the store.
+    auto vfile = env->Stat(store.VersionIndexPath(version));
+    if (!vdir->is_dir || vdir->is_symlink || !vfile.ok() || !vfile->is_regular)
+      return InvalidArgument(store.VersionDir(version) +
+                             " is not a version directory with a regular index file (symlink?)");
+    FRB_ASSIGN_OR_RETURN(src, store.ReadManifest(version));
+    FRB_RETURN_IF_ERROR(CheckFreeSpace(env, staging, src.file_size + (1 << 20),
+                                       "restore of " + index.name + "/" + version));
+    FRB_RETURN_IF_ERROR(CopyVerified(env, store.VersionIndexPath(version), staged, src, control));
+    out.location = "disk";
+  } else if (vdir.status().code() == Code::kNotFound) {
+    auto info = backups.Get(version);
+    if (!info.ok()) {
+      if (info.status().code() != Code::kNotFound) return info.status();
+      return NotFound("version '" + version + "' of index '" + index.name + "' is neither in " +
+                      JoinPath(store.IndexDir(), "versions") + " nor in " + backups.Dir());
+    }
+    FRB_RETURN_IF_ERROR(CheckFreeSpace(env, staging, info->manifest.size + (1 << 20),
+                                       "restore of " + index.name + "/" + version));
+    FRB_ASSIGN_OR_RETURN(src, backups.RestoreFile(version, staged, &control));
+    out.location = "backup";
+  } else {
+    return vdir.status();
+  }
+  if (src.dim != index.dimension || src.metric != MetricName(index.metric))
+    return FailedPrecondition("version '" + version + "' has dimension " + std::to_string(src.dim) +
+                              " and metric " + src.metric + " but index '" + index.name +
+                              "' is configured with " + std::to_string(index.dimension) + " and " +
+                              std::string(MetricName(index.metric)));
+
+  // Full validation needs the source as ground truth for the ids in the
+  // index: only when it still has the same vectors count and dimension.
+  control.EnterStage(Stage::kValidating);
+  auto source = VectorSource::Open(env, index.source_path, index.source_format, index.dimension);
+  if (source.ok() && (*source)->count() == src.ntotal) {
+    Validator validator(env);
+    FRB_ASSIGN_OR_RETURN(out.validation,
+                         validator.Validate(index, **source, staged, {src.file_size, src.file_sha256},
+                                            std::nullopt, control));
+    out.full_validation = true;
+  } else {
+    FRB_ASSIGN_OR_RETURN(out.validation, ValidateStructure(env, index, staged, src));
+  }
+  if (!out.validation.passed)
+    return ValidationFailed("restore of '" + version + "': " + out.validation.failures.front());
+
+  FRB_ASSIGN_OR_RETURN(auto live, store.LiveVersion());
+  control.EnterStage(Stage::kBackingUp);
+  if (live) {
+    FRB_RETURN_IF_ERROR(BackupOutgoingVersion(env, config, index, store, *live, control));
+    out.backed_up = *live;
+  }
+
+  control.EnterStage(Stage::kPublishing);
+  FRB_RETURN_IF_ERROR(control.Check());
+  Manifest m = src;
+  FRB_ASSIGN_OR_RETURN(m.version_id, store.NextVersionId(NowUnixMillis()));
+  m.parent_version = live ? *live : "";
+  m.created_unix_ms = NowUnixMillis();
+  m.job_id = job_id;
+  m.restored_from = version;
+  m.validation = out.validation;
+  Publisher publisher(env);
+  std::vector<std::string> pruned;
+  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, index.keep_versions, &pruned));
+  out.new_version = m.version_id;
+  control.EnterStage(Stage::kDone);
+  return out;
+}
+
+Result<IndexDiskUsage> MeasureDiskUsage(Env* env, const Config& config, const std::string& index) {
+  VersionStore store(env, config.data_dir, index);
+  IndexDiskUsage u;
+  u.index = index;
+  FRB_ASSIGN_OR_RETURN(auto live, store.LiveVersion());
+  if (live) {
+    FRB_ASSIGN_OR_RETURN(u.live, TreeBytes(env, store.VersionIndexPath(*live)));
+  }
+  FRB_ASSIGN_OR_RETURN(u.staging, TreeBytes(env, store.StagingRoot()));
+  FRB_ASSIGN_OR_RETURN(auto versions, store.ListVersions());
+  u.version_count = versions.size();
+  FRB_ASSIGN_OR_RETURN(u.versions, TreeBytes(env, JoinPath(store.IndexDir(), "versions")));
+  std::string bdir = JoinPath(BackupRoot(config), index);
+  FRB_ASSIGN_OR_RETURN(u.backups, TreeBytes(env, bdir));
+  auto entries = env->ListDir(bdir);
+  if (entries.ok())
+    for (const auto& e : *entries)
+      if (e.size() > 12 && e.ends_with(".backup.json")) ++u.backup_count;
+  return u;
+}
+
+}  // namespace frb
