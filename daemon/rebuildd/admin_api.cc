@@ -1,0 +1,247 @@
+#include "admin_api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "daemon.h"
+#include "frb/backup.h"
+#include "frb/json.h"
+#include "frb/manifest.h"
+#include "frb/store.h"
+
+namespace frb::rebuildd {
+namespace {
+
+void SendJson(httplib::Response& res, int code, const Json& j) {
+  res.status = code;
+  res.set_content(j.Dump(2) + "\n", "application/json");
+}
+
+void SendError(httplib::Response& res, int code, const std::string& msg) {
+  Json j = Json::MakeObject();
+  j["error"] = msg;
+  SendJson(res, code, j);
+}
+
+int HttpCodeFor(const Status& s) {
+  switch (s.code()) {
+    case Code::kInvalidArgument: return 400;
+    case Code::kNotFound: return 404;
+    case Code::kBusy: return 409;
+    case Code::kFailedPrecondition: return 409;
+    case Code::kPermissionDenied: return 403;
+    default: return 500;
+  }
+}
+
+}  // namespace
+
+AdminServer::AdminServer(Daemon& daemon) : daemon_(daemon) { Routes(); }
+
+AdminServer::~AdminServer() { Stop(); }
+
+Result<int> AdminServer::Bind(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument("listen address '" + listen + "' has no port");
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  int port = -1;
+  std::string_view p(listen.data() + colon + 1, listen.size() - colon - 1);
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (ec != std::errc() || end != p.data() + p.size() || port < 0 || port > 65535)
+    return InvalidArgument("listen address '" + listen + "' has a bad port");
+  int bound = port == 0 ? server_.bind_to_any_port(host) : (server_.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) return IOError("cannot bind " + listen + " (in use, or bad address)");
+  return bound;
+}
+
+void AdminServer::Serve() {
+  thread_ = std::thread([this] { server_.listen_after_bind(); });
+}
+
+void AdminServer::Stop() {
+  server_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AdminServer::Routes() {
+  server_.set_payload_max_length(kMaxBodyBytes);
+  // httplib answers oversized bodies, unknown routes and bad methods itself;
+  // give those a JSON body too, without touching ours.
+  server_.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string msg = res.status == 404   ? "no such endpoint"
+                      : res.status == 413 ? "request body too large (limit " +
+                                                std::to_string(kMaxBodyBytes) + " bytes)"
+                      : res.status == 405 ? "method not allowed"
+                                          : "request failed (HTTP " + std::to_string(res.status) + ")";
+    SendError(res, res.status, msg);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server_.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("{} {}: {}", req.method, req.path, what);
+        SendError(res, 500, "internal error: " + what);
+      });
+  server_.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    if (req.path != "/metrics" && req.path != "/healthz" && req.path != "/readyz")
+      spdlog::debug("{} {} -> {}", req.method, req.path, res.status);
+  });
+
+  // Mutating endpoints pass through here first.
+  auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
+    if (daemon_.auth().Check(req.get_header_value("Authorization"))) return true;
+    res.set_header("WWW-Authenticate", "Bearer");
+    SendError(res, 401, req.has_header("Authorization") ? "wrong bearer token"
+                                                        : "missing bearer token");
+    return false;
+  };
+
+  server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    std::string why;
+    if (!daemon_.Alive(&why)) return SendError(res, 503, why);
+    SendJson(res, 200, Json(Json::Object{{"status", "alive"}}));
+  });
+  server_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    std::string why;
+    if (!daemon_.Ready(&why)) return SendError(res, 503, why);
+    SendJson(res, 200, Json(Json::Object{{"status", "ready"}}));
+  });
+  server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(daemon_.metrics().Scrape(daemon_.env(), *daemon_.config(), daemon_.scheduler()),
+                    "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server_.Get("/api/v1/status", [this](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200, daemon_.StatusJson());
+  });
+  server_.Get(R"(/api/v1/indexes/([^/]+))",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                auto j = daemon_.IndexJson(req.matches[1]);
+                if (!j.ok()) return SendError(res, HttpCodeFor(j.status()), j.status().message());
+                SendJson(res, 200, *j);
+              });
+  server_.Post(R"(/api/v1/indexes/([^/]+)/rebuild)",
+               [this, authorized](const httplib::Request& req, httplib::Response& res) {
+                 if (!authorized(req, res)) return;
+                 std::string trigger = "api";
+                 if (!req.body.empty()) {
+                   auto body = Json::Parse(req.body);
+                   if (!body.ok() || !body->is_object())
+                     return SendError(res, 400, "body must be a JSON object: " +
+                                                    (body.ok() ? std::string("got another type")
+                                                               : body.status().message()));
+                   // The CLI says who asked, so job records show "cli".
+                   std::string t = body->GetString("trigger", "api");
+                   if (t != "api" && t != "cli")
+                     return SendError(res, 400, "trigger must be \"api\" or \"cli\"");
+                   trigger = t;
+                 }
+                 std::string name = req.matches[1];
+                 auto id = daemon_.scheduler().Trigger(name, trigger);
+                 if (!id.ok()) return SendError(res, HttpCodeFor(id.status()), id.status().message());
+                 spdlog::info("job {} index={} queued by {}", *id, name, trigger);
+                 res.set_header("Location", "/api/v1/jobs/" + *id);
+                 SendJson(res, 202, Json(Json::Object{{"job_id", *id}, {"index", name}}));
+               });
+  // Backups and restores run as jobs in the same queue: they take the same
+  // per-index lock as a rebuild, so one job per index still holds.
+  auto enqueue = [this](httplib::Response& res, const std::string& name, const std::string& kind,
+                        const std::string& version) {
+    auto id = daemon_.scheduler().Trigger(name, "api", kind, version);
+    if (!id.ok()) return SendError(res, HttpCodeFor(id.status()), id.status().message());
+    spdlog::info("job {} {} index={} queued by api", *id, kind, name);
+    res.set_header("Location", "/api/v1/jobs/" + *id);
+    SendJson(res, 202, Json(Json::Object{{"job_id", *id}, {"index", name}, {"kind", kind}}));
+  };
+  server_.Get(R"(/api/v1/indexes/([^/]+)/backups)",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                auto cfg = daemon_.config();
+                const IndexConfig* ic = cfg->FindIndex(req.matches[1].str());
+                if (ic == nullptr)
+                  return SendError(res, 404, "no index named '" + req.matches[1].str() + "'");
+                std::vector<VerifyProblem> broken;
+                auto list = BackupStore(daemon_.env(), *cfg, *ic).List(&broken);
+                if (!list.ok()) return SendError(res, 500, list.status().message());
+                Json all = Json::MakeArray();
+                for (const auto& b : *list) {
+                  Json j = Json::MakeObject();
+                  j["version"] = b.manifest.version_id;
+                  j["created"] = FormatUtcMillis(b.manifest.created_unix_ms);
+                  j["size"] = b.manifest.size;
+                  j["compressed_size"] = b.manifest.compressed_size;
+                  j["ratio"] = b.manifest.ratio();
+                  if (b.verified_unix_ms) j["verified"] = FormatUtcMillis(*b.verified_unix_ms);
+                  if (!b.verify_error.empty()) j["verify_error"] = b.verify_error;
+                  all.Push(std::move(j));
+                }
+                Json broken_j = Json::MakeArray();
+                for (const auto& p : broken) broken_j.Push(p.file + ": " + p.detail);
+                SendJson(res, 200, Json(Json::Object{{"backups", std::move(all)},
+                                                     {"broken", std::move(broken_j)}}));
+              });
+  server_.Post(R"(/api/v1/indexes/([^/]+)/backups)",
+               [authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
+                 if (!authorized(req, res)) return;
+                 enqueue(res, req.matches[1], "backup", "");
+               });
+  server_.Post(R"(/api/v1/indexes/([^/]+)/restore)",
+               [authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
+                 if (!authorized(req, res)) return;
+                 auto body = Json::Parse(req.body);
+                 if (!body.ok() || !body->is_object() || !body->Find("version") ||
+                     !body->Find("version")->is_string())
+                   return SendError(res, 400, "body must be {\"version\": \"<version id>\"}");
+                 std::string version = body->GetString("version");
+                 Status valid = VersionStore::CheckVersionId(version);
+                 if (!valid.ok()) return SendError(res, 400, valid.message());
+                 enqueue(res, req.matches[1], "restore", version);
+               });
+  server_.Get("/api/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+    std::string index = req.get_param_value("index");
+    Json all = Json::MakeArray();
+    for (const auto& info : daemon_.runner().List())
+      if (index.empty() || info.index == index) all.Push(info.ToJson());
+    SendJson(res, 200, Json(Json::Object{{"jobs", std::move(all)}}));
+  });
+  server_.Get(R"(/api/v1/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto info = daemon_.runner().Get(req.matches[1]);
+    if (!info) return SendError(res, 404, "no job '" + std::string(req.matches[1]) + "'");
+    SendJson(res, 200, info->ToJson());
+  });
+  server_.Delete(R"(/api/v1/jobs/([^/]+))",
+                 [this, authorized](const httplib::Request& req, httplib::Response& res) {
+                   if (!authorized(req, res)) return;
+                   std::string id = req.matches[1];
+                   Status s = daemon_.runner().Cancel(id);
+                   if (!s.ok()) return SendError(res, HttpCodeFor(s), s.message());
+                   spdlog::info("job {} cancel requested over the API", id);
+                   auto info = daemon_.runner().Get(id);
+                   SendJson(res, 202, info ? info->ToJson() : Json(Json::Object{{"job_id", id}}));
+                 });
+  server_.Post("/api/v1/reload", [this, authorized](const httplib::Request& req,
+                                                    httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    daemon_.notifier().Reloading();
+    std::vector<std::string> problems;
+    Status s = daemon_.Reload(&problems);
+    daemon_.notifier().Ready(daemon_.StatusLine());
+    if (s.ok()) return SendJson(res, 200, Json(Json::Object{{"reloaded", true}}));
+    Json j = Json::MakeObject();
+    j["error"] = "config rejected; the running config is unchanged";
+    Json list = Json::MakeArray();
+    for (auto& p : problems) list.Push(p);
+    j["problems"] = std::move(list);
+    SendJson(res, 400, j);
+  });
+}
+
+}  // namespace frb::rebuildd

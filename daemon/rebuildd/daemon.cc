@@ -1,0 +1,276 @@
+#include "daemon.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "admin_api.h"
+#include "frb/manifest.h"
+#include "frb/rebuild.h"
+#include "frb/store.h"
+#include "frb/timezone.h"
+
+namespace frb::rebuildd {
+namespace {
+
+// A stalled loop for this long fails /healthz and withholds the watchdog.
+constexpr auto kTickStale = std::chrono::seconds(10);
+
+std::string HostOf(const std::string& listen) {
+  return listen.substr(0, listen.rfind(':'));
+}
+
+}  // namespace
+
+Daemon::Daemon(Env* env, DaemonOptions options) : env_(env), options_(std::move(options)) {}
+
+Daemon::~Daemon() { Shutdown(); }
+
+std::shared_ptr<const Config> Daemon::config() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return config_;
+}
+
+TokenAuth Daemon::auth() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return auth_;
+}
+
+Status Daemon::Start() {
+  std::vector<ConfigProblem> problems;
+  auto cfg = LoadConfig(env_, options_.config_path, {}, &problems);
+  if (!cfg.ok()) return cfg.status();
+  std::string listen = options_.listen_override.empty() ? cfg->http_listen
+                                                        : options_.listen_override;
+  FRB_ASSIGN_OR_RETURN(TokenAuth auth, TokenAuth::Load(cfg->http_token_file,
+                                                       !IsLoopbackHost(HostOf(listen)), listen));
+  FRB_RETURN_IF_ERROR(env_->CreateDirs(cfg->data_dir));
+  auto shared = std::make_shared<const Config>(std::move(*cfg));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    config_ = shared;
+    auth_ = auth;
+  }
+  runner_ = std::make_unique<JobRunner>(
+      shared->scheduler.max_concurrent_builds,
+      MakeRebuildJobFn(env_, [this] { return config(); }), Clock::Real());
+  scheduler_ = std::make_unique<Scheduler>(env_, Clock::Real(), runner_.get());
+  runner_->SetOnFinish(
+      [this](const JobRequest& req, const JobOutcome& out) { OnJobFinished(req, out); });
+  FRB_RETURN_IF_ERROR(scheduler_->Configure(*shared));
+
+  server_ = std::make_unique<AdminServer>(*this);
+  FRB_ASSIGN_OR_RETURN(port_, server_->Bind(listen));
+  server_->Serve();
+  scheduler_->Start();
+  spdlog::info("listening on {}:{}", HostOf(listen), port_);
+  spdlog::info("config {}: {} indexes, data dir {}, max_concurrent_builds {}, auth {}",
+               shared->path, shared->indexes.size(), shared->data_dir,
+               shared->scheduler.max_concurrent_builds, auth.enabled() ? "token" : "none");
+  return Status::Ok();
+}
+
+void Daemon::OnJobFinished(const JobRequest& req, const JobOutcome& out) {
+  // Backups and restores are not rebuild results: no effect on cooldown.
+  if (req.kind == "rebuild") scheduler_->OnJobFinished(out);
+  metrics_.RecordOutcome(req.kind, out);
+  if (out.status.ok()) {
+    spdlog::info("job {} {} index={} trigger={} done: {}", out.job_id, req.kind, out.index,
+                 out.trigger,
+                 req.kind == "backup" ? "backed up " + out.version_id
+                                      : "published " + out.version_id);
+  } else {
+    spdlog::warn("job {} {} index={} trigger={} {} in {}: {} (live version unchanged)",
+                 out.job_id, req.kind, out.index, out.trigger, StageName(out.stage),
+                 StageName(out.failed_stage), out.status.message());
+  }
+  if (!shutting_down_) notifier_.Status(StatusLine());
+}
+
+Status Daemon::Reload(std::vector<std::string>* problems) {
+  std::lock_guard<std::mutex> reload_lock(reload_mu_);
+  std::vector<ConfigProblem> found;
+  auto cfg = LoadConfig(env_, options_.config_path, {}, &found);
+  Status result;
+  if (!cfg.ok()) {
+    if (problems) {
+      for (const auto& p : found) problems->push_back(p.ToString());
+      if (found.empty()) problems->push_back(cfg.status().message());
+    }
+    result = cfg.status();
+  } else {
+    auto old = config();
+    std::string listen = options_.listen_override.empty() ? cfg->http_listen
+                                                          : options_.listen_override;
+    auto auth = TokenAuth::Load(cfg->http_token_file, !IsLoopbackHost(HostOf(listen)), listen);
+    if (!auth.ok()) {
+      result = auth.status();
+    } else {
+      result = scheduler_->Configure(*cfg);
+    }
+    if (!result.ok() && problems) problems->push_back(result.message());
+    if (result.ok()) {
+      if (cfg->http_listen != old->http_listen && options_.listen_override.empty())
+        spdlog::warn("http.listen changed to {}: takes effect at restart", cfg->http_listen);
+      if (cfg->scheduler.max_concurrent_builds != old->scheduler.max_concurrent_builds)
+        spdlog::warn("scheduler.max_concurrent_builds changed: takes effect at restart");
+      if (cfg->data_dir != old->data_dir)
+        spdlog::warn("data_dir changed to {}: jobs from now on use it", cfg->data_dir);
+      std::lock_guard<std::mutex> lock(mu_);
+      config_ = std::make_shared<const Config>(std::move(*cfg));
+      auth_ = *auth;
+    }
+  }
+  if (result.ok()) {
+    spdlog::info("config reloaded from {}", options_.config_path);
+  } else {
+    spdlog::error("config reload rejected, keeping the running config: {}", result.message());
+  }
+  return result;
+}
+
+void Daemon::Shutdown() {
+  if (shutting_down_.exchange(true)) return;
+  notifier_.StopThreads();
+  if (scheduler_) scheduler_->Stop();
+  if (runner_) {
+    int active = runner_->running() + runner_->queued();
+    if (active > 0) spdlog::info("cancelling {} job(s)", active);
+    runner_->Shutdown(/*cancel_running=*/true);
+  }
+  if (server_) server_->Stop();
+}
+
+bool Daemon::Alive(std::string* why) const {
+  if (!scheduler_) {
+    *why = "not started";
+    return false;
+  }
+  auto last = scheduler_->last_tick();
+  if (std::chrono::steady_clock::now() - last > kTickStale) {
+    *why = "scheduler loop has not ticked for over 10s";
+    return false;
+  }
+  return true;
+}
+
+bool Daemon::Ready(std::string* why) const {
+  if (shutting_down_) {
+    *why = "shutting down";
+    return false;
+  }
+  if (!Alive(why)) return false;
+  auto cfg = config();
+  if (!cfg) {
+    *why = "config not loaded";
+    return false;
+  }
+  if (::access(cfg->data_dir.c_str(), W_OK) != 0) {
+    *why = "data dir " + cfg->data_dir + " is not writable";
+    return false;
+  }
+  return true;
+}
+
+Json Daemon::IndexJsonLocked(const Config& cfg, const IndexConfig& ic) const {
+  Json j = Json::MakeObject();
+  j["name"] = ic.name;
+  j["schedule"] = ic.schedule;
+  j["timezone"] = ic.timezone.empty() ? cfg.scheduler.timezone : ic.timezone;
+  VersionStore store(env_, cfg.data_dir, ic.name);
+  auto live = store.LiveVersion();
+  j["live"] = nullptr;
+  if (!live.ok()) {
+    j["live_error"] = live.status().message();
+  } else if (*live) {
+    auto m = store.ReadManifest(**live);
+    if (!m.ok()) {
+      j["live_error"] = m.status().message();
+    } else {
+      Json lj = Json::MakeObject();
+      lj["version"] = m->version_id;
+      lj["created"] = FormatUtcMillis(m->created_unix_ms);
+      lj["age_seconds"] = static_cast<double>(NowUnixMillis() - m->created_unix_ms) / 1000;
+      lj["ntotal"] = m->ntotal;
+      lj["file_size"] = m->file_size;
+      lj["recall"] = m->validation.recall;
+      lj["p99_ms"] = m->validation.p99_ms;
+      lj["path"] = store.LivePath();
+      j["live"] = std::move(lj);
+    }
+  }
+  if (auto st = scheduler_->State(ic.name)) {
+    j["consecutive_failures"] = st->consecutive_failures;
+    if (!st->last_job_id.empty()) {
+      Json last = Json::MakeObject();
+      last["job_id"] = st->last_job_id;
+      last["state"] = st->last_result;
+      if (!st->last_error.empty()) last["error"] = st->last_error;
+      last["started"] = FormatUtcMillis(st->last_started_unix_ms);
+      last["finished"] = FormatUtcMillis(st->last_finished_unix_ms);
+      j["last_job"] = std::move(last);
+    }
+  }
+  if (auto next = scheduler_->NextRunUnix(ic.name)) {
+    auto tz = TimeZone::Load(j.GetString("timezone"));
+    j["next_run"] = FormatIso8601(*next, tz.ok() ? *tz : TimeZone::Utc());
+    j["next_run_unix"] = *next;
+  } else {
+    j["next_run"] = nullptr;
+  }
+  if (auto id = runner_->ActiveJob(ic.name)) {
+    if (auto info = runner_->Get(*id)) {
+      Json a = Json::MakeObject();
+      a["job_id"] = info->job_id;
+      a["state"] = std::string(StageName(info->stage));
+      a["progress"] = info->live.progress;
+      j["active_job"] = std::move(a);
+    }
+  }
+  return j;
+}
+
+Result<Json> Daemon::IndexJson(const std::string& name) const {
+  auto cfg = config();
+  const IndexConfig* ic = cfg->FindIndex(name);
+  if (ic == nullptr) return NotFound("no index named '" + name + "'");
+  return IndexJsonLocked(*cfg, *ic);
+}
+
+Json Daemon::StatusJson() const {
+  auto cfg = config();
+  Json j = Json::MakeObject();
+  j["config"] = cfg->path;
+  j["data_dir"] = cfg->data_dir;
+  j["uptime_seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  j["jobs_running"] = runner_->running();
+  j["jobs_queued"] = runner_->queued();
+  j["max_concurrent_builds"] = cfg->scheduler.max_concurrent_builds;
+  Json all = Json::MakeArray();
+  for (const auto& ic : cfg->indexes) all.Push(IndexJsonLocked(*cfg, ic));
+  j["indexes"] = std::move(all);
+  return j;
+}
+
+std::string Daemon::StatusLine() const {
+  auto cfg = config();
+  std::string line = std::to_string(cfg ? cfg->indexes.size() : 0) + " indexes; ";
+  if (!runner_) return line + "starting";
+  std::string building;
+  int queued = 0;
+  for (const auto& info : runner_->List()) {
+    if (info.outcome) break;  // List puts active jobs first
+    if (info.stage == Stage::kQueued) {
+      ++queued;
+      continue;
+    }
+    if (!building.empty()) building += ", ";
+    building += info.index + " (" + std::string(StageName(info.stage)) + " " +
+                std::to_string(static_cast<int>(info.live.progress * 100)) + "%)";
+  }
+  line += building.empty() ? "idle" : "building " + building;
+  if (queued > 0) line += "; " + std::to_string(queued) + " queued";
+  return line;
+}
+
+}  // namespace frb::rebuildd

@@ -1,0 +1,206 @@
+#include "metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <ctime>
+#include <limits>
+
+#include "frb/backup.h"
+#include "frb/cron.h"
+#include "frb/store.h"
+#include "frb/timezone.h"
+
+namespace frb::rebuildd {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& r, const std::string& name,
+                                             const std::string& help) {
+  return BuildGauge().Name(name).Help(help).Register(r);
+}
+
+// Stages range from milliseconds (publishing) to hours (training).
+const prometheus::Histogram::BucketBoundaries kDurationBuckets = {
+    0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400};
+
+}  // namespace
+
+void GaugeSet::Set(const prometheus::Labels& labels, double value) {
+  auto it = series_.find(labels);
+  if (it == series_.end()) it = series_.emplace(labels, &family_.Add(labels)).first;
+  it->second->Set(value);
+  touched_.insert(labels);
+}
+
+void GaugeSet::End() {
+  for (auto it = series_.begin(); it != series_.end();) {
+    if (touched_.count(it->first) == 0) {
+      family_.Remove(it->second);
+      it = series_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+DaemonMetrics::DaemonMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      builds_(BuildCounter()
+                  .Name("faiss_rebuild_builds_total")
+                  .Help("Rebuild jobs finished, by index and result (done, failed, "
+                        "cancelled, timed_out).")
+                  .Register(*registry_)),
+      duration_(BuildHistogram()
+                    .Name("faiss_rebuild_build_duration_seconds")
+                    .Help("Time spent in each stage of a rebuild job.")
+                    .Register(*registry_)),
+      rollbacks_(BuildCounter()
+                     .Name("faiss_rebuild_rollbacks_total")
+                     .Help("Restores of an earlier version made live by this daemon.")
+                     .Register(*registry_)),
+      verify_failures_(BuildCounter()
+                           .Name("faiss_rebuild_backup_verify_failures_total")
+                           .Help("Backup verifications that failed (truncated, bit-flipped or "
+                                 "unreadable backups), counted once per failed verify.")
+                           .Register(*registry_)),
+      last_success_(Gauge(*registry_, "faiss_rebuild_last_success_timestamp_seconds",
+                          "Unix time of the last successful rebuild of the index.")),
+      consecutive_failures_(Gauge(*registry_, "faiss_rebuild_consecutive_failures",
+                                  "Failed or timed-out jobs since the last success.")),
+      live_info_(Gauge(*registry_, "faiss_rebuild_live_version_info",
+                       "Always 1; the version label names the live version.")),
+      live_created_(Gauge(*registry_, "faiss_rebuild_live_version_created_timestamp_seconds",
+                          "Unix time the live version was created.")),
+      vectors_(Gauge(*registry_, "faiss_rebuild_index_vectors",
+                     "Vectors in the live version (ntotal).")),
+      size_bytes_(Gauge(*registry_, "faiss_rebuild_index_size_bytes",
+                        "Size of the live version's index file.")),
+      recall_(Gauge(*registry_, "faiss_rebuild_validation_recall",
+                    "Recall@k of the live version measured by validation.")),
+      next_run_(Gauge(*registry_, "faiss_rebuild_next_run_timestamp_seconds",
+                      "Unix time of the next scheduled run (cooldown included).")),
+      interval_(Gauge(*registry_, "faiss_rebuild_schedule_interval_seconds",
+                      "Seconds between the next two scheduled runs of the index.")),
+      backups_(Gauge(*registry_, "faiss_rebuild_backups",
+                     "Backups of the index in the backup store.")),
+      backup_bytes_(Gauge(*registry_, "faiss_rebuild_backup_bytes",
+                          "Compressed bytes of the index's backups.")),
+      disk_free_(Gauge(*registry_, "faiss_rebuild_disk_free_bytes",
+                       "Free bytes available on the filesystem holding the path.")) {}
+
+void DaemonMetrics::RecordOutcome(const std::string& kind, const JobOutcome& out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (kind == "restore" && out.stage == Stage::kDone)
+    rollbacks_.Add({{"index", out.index}}).Increment();
+  if (kind != "rebuild") return;
+  // A rejected candidate is told apart from a broken build: the two page
+  // different people.
+  std::string result = out.status.code() == Code::kValidationFailed
+                           ? "validation_failed"
+                           : std::string(StageName(out.stage));
+  builds_.Add({{"index", out.index}, {"result", result}}).Increment();
+  for (const auto& [stage, seconds] : out.stage_seconds)
+    duration_.Add({{"index", out.index}, {"stage", stage}}, kDurationBuckets).Observe(seconds);
+}
+
+const Manifest* DaemonMetrics::LiveManifest(Env* env, const Config& config,
+                                            const std::string& index) {
+  VersionStore store(env, config.data_dir, index);
+  auto live = store.LiveVersion();
+  if (!live.ok() || !*live) return nullptr;
+  std::string key = index + "/" + **live;
+  auto it = manifests_.find(key);
+  if (it == manifests_.end()) {
+    auto m = store.ReadManifest(**live);
+    if (!m.ok()) return nullptr;
+    // Drop the entry of the index's previous live version.
+    for (auto old = manifests_.begin(); old != manifests_.end();)
+      old = old->first.rfind(index + "/", 0) == 0 ? manifests_.erase(old) : std::next(old);
+    it = manifests_.emplace(key, std::make_unique<Manifest>(std::move(*m))).first;
+  }
+  return it->second.get();
+}
+
+std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Scheduler& scheduler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  GaugeSet* sets[] = {&last_success_, &consecutive_failures_, &live_info_, &live_created_,
+                      &vectors_,      &size_bytes_,          &recall_,    &next_run_,
+                      &interval_,     &disk_free_,           &backups_,   &backup_bytes_};
+  for (auto* s : sets) s->Begin();
+  auto states = scheduler.AllStates();
+  // A summary rather than a gauge family: promtool rejects a "quantile"
+  // label on anything else. prometheus-cpp cannot set quantiles directly,
+  // so this family is built by hand. The validator records no mean, so the
+  // sum is NaN rather than a made-up number.
+  prometheus::MetricFamily latency{"faiss_rebuild_validation_latency_seconds",
+                                   "Single-query search latency of the live version "
+                                   "measured by validation.",
+                                   prometheus::MetricType::Summary,
+                                   {}};
+  for (const auto& ic : config.indexes) {
+    prometheus::Labels l{{"index", ic.name}};
+    const IndexSchedState& st = states[ic.name];
+    const Manifest* m = LiveManifest(env, config, ic.name);
+    int64_t last_ok = st.last_success_unix_ms;
+    // Before this daemon saw a success, the live version is the last one.
+    if (last_ok == 0 && m != nullptr) last_ok = m->created_unix_ms;
+    if (last_ok > 0) last_success_.Set(l, static_cast<double>(last_ok) / 1000);
+    consecutive_failures_.Set(l, st.consecutive_failures);
+    if (auto next = scheduler.NextRunUnix(ic.name)) next_run_.Set(l, static_cast<double>(*next));
+    if (!ic.schedule.empty()) {
+      auto cron = CronExpr::Parse(ic.schedule);
+      auto tz = TimeZone::Load(ic.timezone.empty() ? config.scheduler.timezone : ic.timezone);
+      if (cron.ok() && tz.ok()) {
+        auto a = cron->Next(std::time(nullptr), *tz);
+        auto b = a.ok() ? cron->Next(*a, *tz) : a;
+        if (b.ok()) interval_.Set(l, static_cast<double>(*b - *a));
+      }
+    }
+    // Counters exist from the start so increase() and alerts see a 0
+    // baseline: Prometheus does not count a series' first sample.
+    rollbacks_.Add(l);
+    verify_failures_.Add(l);
+    for (const char* r : {"done", "failed", "validation_failed", "cancelled", "timed_out"})
+      builds_.Add({{"index", ic.name}, {"result", r}});
+    if (auto backups = BackupStore(env, config, ic).List(); backups.ok()) {
+      uint64_t bytes = 0;
+      for (const auto& b : *backups) {
+        bytes += b.manifest.compressed_size;
+        if (b.failed_verify_unix_ms &&
+            counted_verify_failures_
+                .insert(ic.name + "/" + b.manifest.version_id + "/" +
+                        std::to_string(*b.failed_verify_unix_ms))
+                .second) {
+          verify_failures_.Add(l).Increment();
+        }
+      }
+      backups_.Set(l, static_cast<double>(backups->size()));
+      backup_bytes_.Set(l, static_cast<double>(bytes));
+    }
+    if (m == nullptr) continue;
+    live_info_.Set({{"index", ic.name}, {"version", m->version_id}}, 1);
+    live_created_.Set(l, static_cast<double>(m->created_unix_ms) / 1000);
+    vectors_.Set(l, static_cast<double>(m->ntotal));
+    size_bytes_.Set(l, static_cast<double>(m->file_size));
+    recall_.Set(l, m->validation.recall);
+    prometheus::ClientMetric cm;
+    cm.label.push_back({"index", ic.name});
+    cm.summary.sample_count = static_cast<uint64_t>(m->validation.latency_queries);
+    cm.summary.sample_sum = std::numeric_limits<double>::quiet_NaN();
+    cm.summary.quantile = {{0.5, m->validation.p50_ms / 1000}, {0.99, m->validation.p99_ms / 1000}};
+    latency.metric.push_back(std::move(cm));
+  }
+  for (const std::string& path : {config.data_dir, BackupRoot(config)}) {
+    auto space = env->GetDiskSpace(path);
+    if (space.ok()) disk_free_.Set({{"path", path}}, static_cast<double>(space->free_bytes));
+  }
+  for (auto* s : sets) s->End();
+  auto families = registry_->Collect();
+  if (!latency.metric.empty()) families.push_back(std::move(latency));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace frb::rebuildd

@@ -1,0 +1,70 @@
+// The daemon's Prometheus metrics (names are a contract: BRIEF "Contract:
+// metrics"; dashboards and alert rules use exactly these).
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "frb/config.h"
+#include "frb/env.h"
+#include "frb/manifest.h"
+#include "frb/rebuild.h"
+#include "frb/scheduler.h"
+
+namespace frb::rebuildd {
+
+// A gauge family whose series are re-derived at every scrape; series not set
+// in a scrape are removed, so a dropped index or an old live version stops
+// being reported. Thread-compatible (DaemonMetrics serializes scrapes).
+class GaugeSet {
+ public:
+  explicit GaugeSet(prometheus::Family<prometheus::Gauge>& family) : family_(family) {}
+  void Begin() { touched_.clear(); }
+  void Set(const prometheus::Labels& labels, double value);
+  void End();
+
+ private:
+  prometheus::Family<prometheus::Gauge>& family_;
+  std::map<prometheus::Labels, prometheus::Gauge*> series_;
+  std::set<prometheus::Labels> touched_;
+};
+
+// Thread-safe: RecordOutcome from job threads, Scrape from HTTP threads.
+class DaemonMetrics {
+ public:
+  DaemonMetrics();
+
+  // Counts a finished rebuild and observes its stage durations; counts a
+  // successful restore as a rollback. `kind` as in JobRequest.
+  void RecordOutcome(const std::string& kind, const JobOutcome& out);
+  // Refreshes the state-derived gauges from the store and the scheduler,
+  // then renders the Prometheus text format.
+  std::string Scrape(Env* env, const Config& config, const Scheduler& scheduler);
+
+ private:
+  // Live manifests are immutable: cache them by (index, version).
+  const Manifest* LiveManifest(Env* env, const Config& config, const std::string& index);
+
+  std::mutex mu_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& builds_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Counter>& rollbacks_;
+  prometheus::Family<prometheus::Counter>& verify_failures_;
+  GaugeSet last_success_, consecutive_failures_, live_info_, live_created_, vectors_,
+      size_bytes_, recall_, next_run_, interval_, backups_, backup_bytes_, disk_free_;
+  // Failed verifications already counted: "index/version/unix_ms".
+  std::set<std::string> counted_verify_failures_;
+  std::map<std::string, std::unique_ptr<Manifest>> manifests_;  // key: index/version
+};
+
+}  // namespace frb::rebuildd
