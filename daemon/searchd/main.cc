@@ -1,0 +1,153 @@
+// faiss-searchd: serves k-NN search over the live version of every
+// configured index and hot-reloads each new version (BRIEF "Contract:
+// search server"). A thin program: the work is in the frb_searchd library.
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "frb/config.h"
+#include "frb/env.h"
+#include "index_registry.h"
+#include "metrics.h"
+#include "server.h"
+#include "watcher.h"
+
+namespace {
+
+// eventfd the stop-signal handler writes to; async-signal-safe.
+int g_stop_fd = -1;
+
+void OnStopSignal(int) {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(g_stop_fd, &one, sizeof(one));
+}
+
+// Splits "host:port"; the port must be 0..65535 (0 = ephemeral).
+bool ParseListen(const std::string& s, std::string* host, int* port) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = s.substr(0, colon);
+  try {
+    size_t used = 0;
+    *port = std::stoi(s.substr(colon + 1), &used);
+    return used == s.size() - colon - 1 && *port >= 0 && *port <= 65535;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"faiss-searchd: hot-reloading FAISS search server"};
+  std::string config_path = "/etc/faiss-rebuild/config.yaml";
+  std::string listen, port_file, policy = "refuse", log_level = "info";
+  uint64_t memory_limit = 0;
+  frb::searchd::ServerOptions sopt;
+  int param_factor = 16, poll_ms = 500;
+  bool no_inotify = false;
+  app.add_option("--config", config_path, "configuration file (same as the daemon's)");
+  app.add_option("--listen", listen, "HOST:PORT (default: search_server.listen); port 0 = any");
+  app.add_option("--port-file", port_file, "write the bound port to this file");
+  app.add_option("--memory-limit-bytes", memory_limit,
+                 "limit on the summed size of loaded indexes (0 = none)");
+  app.add_option("--reload-policy", policy, "over the memory limit: refuse | unready")
+      ->check(CLI::IsMember({"refuse", "unready"}));
+  app.add_option("--rate-limit", sopt.rate_limit, "search requests per second (0 = off)");
+  app.add_option("--threads", sopt.threads,
+                 "HTTP worker threads, one per open connection (0 = max(16, 4 x cores))");
+  app.add_option("--max-k", sopt.limits.max_k, "largest k accepted")->check(CLI::PositiveNumber);
+  app.add_option("--max-batch", sopt.limits.max_batch, "most vectors per request")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-param-factor", param_factor,
+                 "nprobe/efSearch overrides up to this many times the configured value")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--poll-ms", poll_ms, "polling interval of the live pointers")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--no-inotify", no_inotify, "only poll the live pointers");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("faiss-searchd"));
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  frb::Env* env = frb::Env::Default();
+  frb::ConfigOptions copt;
+  copt.check_sources = false;  // the server reads versions, never sources
+  auto config = frb::LoadConfig(env, config_path, copt);
+  if (!config.ok()) {
+    std::fprintf(stderr, "faiss-searchd: %s\n", config.status().ToString().c_str());
+    return 1;
+  }
+  if (listen.empty()) listen = config->search_listen;
+  std::string host;
+  int port = 0;
+  if (!ParseListen(listen, &host, &port)) {
+    std::fprintf(stderr, "faiss-searchd: bad listen address '%s' (want HOST:PORT)\n",
+                 listen.c_str());
+    return 2;
+  }
+
+  // A handler, not sigwait with blocked signals: libraries (OpenBLAS) start
+  // threads before main with the signals unblocked, and the kernel may
+  // deliver SIGTERM to one of them. The handler only wakes the waiter below.
+  g_stop_fd = eventfd(0, EFD_CLOEXEC);
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+
+  frb::searchd::SearchMetrics metrics;
+  frb::searchd::RegistryOptions ropt;
+  ropt.memory_limit_bytes = memory_limit;
+  ropt.policy = policy == "unready" ? frb::searchd::ReloadPolicy::kUnready
+                                    : frb::searchd::ReloadPolicy::kRefuse;
+  ropt.param_factor = param_factor;
+  frb::searchd::IndexRegistry registry(env, *config, ropt, &metrics);
+  frb::searchd::SearchServer server(&registry, &metrics, sopt);
+  auto bound = server.Bind(host, port);
+  if (!bound.ok()) {
+    std::fprintf(stderr, "faiss-searchd: %s\n", bound.status().ToString().c_str());
+    return 1;
+  }
+  if (!port_file.empty()) {
+    frb::Status st = frb::WriteFileAtomic(env, port_file, std::to_string(*bound) + "\n");
+    if (!st.ok()) {
+      std::fprintf(stderr, "faiss-searchd: %s\n", st.ToString().c_str());
+      return 1;
+    }
+  }
+  spdlog::info("listening on {}:{} ({} indexes configured)", host, *bound,
+               config->indexes.size());
+
+  // Indexes load on the watcher thread, so /healthz answers at once and
+  // /readyz says 503 until every index is loaded.
+  frb::searchd::LiveWatcher watcher(&registry, std::chrono::milliseconds(poll_ms),
+                                     !no_inotify);
+  watcher.Start();
+  std::thread signal_waiter([&] {
+    uint64_t n = 0;
+    while (read(g_stop_fd, &n, sizeof(n)) < 0 && errno == EINTR) {
+    }
+    spdlog::info("stop signal: stopping");
+    server.Stop();
+  });
+  frb::Status run = server.Run();
+  if (!run.ok()) {
+    spdlog::error("{}", run.ToString());
+    OnStopSignal(0);  // wakes the waiter
+  }
+  signal_waiter.join();
+  watcher.Stop();
+  return run.ok() ? 0 : 1;
+}

@@ -1,0 +1,51 @@
+// Prometheus metrics of faiss-searchd (names are a contract: BRIEF
+// "Contract: metrics"), served as text by the same HTTP server.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace frb::searchd {
+
+// Thread-safe: every method may be called from any thread.
+class SearchMetrics {
+ public:
+  SearchMetrics();
+
+  // One finished HTTP request on `index` ("" when the path names no
+  // configured index, so client typos cannot create label sets).
+  void ObserveRequest(const std::string& index, int code, double seconds);
+  // result: "ok" | "failed" | "refused_memory" | "superseded".
+  void CountReload(const std::string& index, std::string_view result);
+  // Creates the index's reload counters at 0, so increase() in alert rules
+  // sees the first failure (Prometheus does not count a series' first sample).
+  void RegisterIndex(const std::string& index);
+  // A version became the served one at `unix_seconds`.
+  void SetLoaded(const std::string& index, const std::string& version,
+                 double unix_seconds);
+  // The index serves nothing (unready window of the "unready" policy).
+  void ClearLoaded(const std::string& index);
+  // Prometheus text exposition format 0.0.4.
+  std::string Serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Family<prometheus::Gauge>& version_info_;
+  prometheus::Family<prometheus::Gauge>& loaded_ts_;
+  std::mutex mu_;  // guards version_gauge_ (remove-then-add must be atomic)
+  std::map<std::string, prometheus::Gauge*> version_gauge_;
+};
+
+}  // namespace frb::searchd

@@ -1,0 +1,49 @@
+// The HTTP front of faiss-searchd: routes, validation, metrics, rate limit.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "frb/status.h"
+#include "index_registry.h"
+#include "metrics.h"
+#include "rate_limiter.h"
+#include "request.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace frb::searchd {
+
+struct ServerOptions {
+  int threads = 0;         // HTTP worker threads; 0 = max(16, 4 x cores), see server.cc
+  double rate_limit = 0;   // requests/s over all search requests; 0 = off
+  int timeout_s = 10;      // socket read/write timeout
+  RequestLimits limits;
+};
+
+// Thread-safe: Bind then Run on one thread; Stop from any thread.
+class SearchServer {
+ public:
+  SearchServer(IndexRegistry* registry, SearchMetrics* metrics, ServerOptions options);
+  ~SearchServer();
+
+  // Binds host:port (port 0 = ephemeral) and returns the bound port.
+  Result<int> Bind(const std::string& host, int port);
+  // Serves until Stop. Returns an error when the accept loop failed.
+  Status Run();
+  void Stop();
+
+ private:
+  void Routes();
+  std::unique_ptr<httplib::Server> http_;
+  IndexRegistry* registry_;
+  SearchMetrics* metrics_;
+  ServerOptions options_;
+  std::unique_ptr<RateLimiter> limiter_;
+  std::atomic<int> in_flight_{0};  // concurrent searches, to size OpenMP
+};
+
+}  // namespace frb::searchd

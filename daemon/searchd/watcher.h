@@ -1,0 +1,40 @@
+// Follows publishes: wakes on inotify events in each index directory (the
+// `live` symlink is replaced by rename, which inotify reports as
+// IN_MOVED_TO) and, as a fallback for filesystems without inotify (NFS,
+// some overlays) and for directories created later, every poll interval.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "index_registry.h"
+
+namespace frb::searchd {
+
+// Thread-safe: Start/Stop from one controlling thread; the work runs on an
+// internal thread.
+class LiveWatcher {
+ public:
+  // use_inotify=false leaves only polling (filesystems where inotify
+  // misses changes, and tests of the fallback).
+  LiveWatcher(IndexRegistry* registry, std::chrono::milliseconds poll, bool use_inotify);
+  ~LiveWatcher();
+  LiveWatcher(const LiveWatcher&) = delete;
+  LiveWatcher& operator=(const LiveWatcher&) = delete;
+
+  // Runs a first Refresh (the initial load) on the watcher thread.
+  void Start();
+  void Stop();
+
+ private:
+  void Run();
+  IndexRegistry* registry_;
+  std::chrono::milliseconds poll_;
+  bool use_inotify_;
+  int stop_fd_ = -1;  // eventfd: wakes the poll(2) at Stop
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace frb::searchd
