@@ -8,6 +8,10 @@
 #include "frb/json.h"
 #include "frb/status.h"
 
+namespace frb {
+struct JobOutcome;
+}
+
 namespace frb::cli {
 
 // Exit codes (documented in docs/cli.md).
@@ -50,7 +54,19 @@ int CmdConfigValidate(const GlobalOptions& g, const std::string& file);
 int CmdConfigGenerate();
 int CmdRebuildLocal(const GlobalOptions& g, const std::string& name);
 int CmdStatusLocal(const GlobalOptions& g, const std::string& name);
-int CmdVersions(const GlobalOptions& g, const std::string& name);
+// The end of a rebuild, local or followed through the daemon: on success the
+// published version (unless --json), else the failed gates and a one-line
+// reason; returns the exit code for the outcome.
+int ReportOutcome(const GlobalOptions& g, const JobOutcome& out);
+// Human `status` lines for an array of index objects (local or daemon JSON).
+void PrintStatusText(const Json& indexes);
+// cmd_remote.cc: through the daemon's HTTP API (the default without --local).
+int CmdStatusRemote(const GlobalOptions& g, const std::string& name);
+int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait);
+int CmdJobsRemote(const GlobalOptions& g);
+int CmdJobShowRemote(const GlobalOptions& g, const std::string& id);
+int CmdCancelRemote(const GlobalOptions& g, const std::string& id);
+int CmdHealthRemote(const GlobalOptions& g);
 // cmd_backup.cc (local on the data dir).
 int CmdBackupList(const GlobalOptions& g, const std::string& name);
 int CmdBackupCreate(const GlobalOptions& g, const std::string& name);

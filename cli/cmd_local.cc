@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli.h"
+#include "progress.h"
 #include "frb/env.h"
 #include "frb/rebuild.h"
 #include "frb/store.h"
@@ -16,42 +17,6 @@ JobControl* g_control = nullptr;
 extern "C" void OnSignal(int) {
   if (g_control != nullptr) g_control->Cancel();
 }
-
-// One line per stage on a TTY, redrawn in place while the stage runs.
-class ProgressPrinter {
- public:
-  void Update(const JobSnapshot& s) {
-    if (s.stages.empty()) return;
-    size_t n = s.stages.size();
-    // Close the lines of stages that ended since the last update.
-    while (printed_ + 1 < n) {
-      const auto& r = s.stages[printed_];
-      std::fprintf(stderr, "\r  %-16s done  %8s\033[K\n", std::string(StageName(r.stage)).c_str(),
-                   HumanDuration(r.seconds).c_str());
-      ++printed_;
-    }
-    if (IsTerminal(s.stage)) return;
-    const auto& cur = s.stages.back();
-    int filled = static_cast<int>(s.progress * 30);
-    std::string bar(static_cast<size_t>(filled), '#');
-    bar.append(static_cast<size_t>(30 - filled), '.');
-    std::fprintf(stderr, "\r  %-16s [%s] %3.0f%% %8s\033[K",
-                 std::string(StageName(cur.stage)).c_str(), bar.c_str(), 100 * s.progress,
-                 HumanDuration(cur.seconds).c_str());
-    std::fflush(stderr);
-  }
-  void Finish(const JobSnapshot& s) {
-    for (; printed_ < s.stages.size(); ++printed_) {
-      const auto& r = s.stages[printed_];
-      std::fprintf(stderr, "\r  %-16s %-5s %8s\033[K\n", std::string(StageName(r.stage)).c_str(),
-                   printed_ + 1 == s.stages.size() && s.stage != Stage::kDone ? "FAIL" : "done",
-                   HumanDuration(r.seconds).c_str());
-    }
-  }
-
- private:
-  size_t printed_ = 0;
-};
 
 std::string Age(int64_t created_ms) {
   return HumanDuration(static_cast<double>(NowUnixMillis() - created_ms) / 1000) + " ago";
@@ -84,14 +49,21 @@ int CmdRebuildLocal(const GlobalOptions& g, const std::string& name) {
     printer.Finish(control.Snapshot());
   }
 
-  if (g.json) {
-    PrintJson(out.ToJson());
-  } else if (out.status.ok()) {
-    const auto& v = *out.validation;
-    std::printf("published %s: %lld vectors, recall@%d %.4f (95%% CI %.4f-%.4f), p99 %.3f ms\n",
-                out.version_id.c_str(), static_cast<long long>(v.ntotal), v.k, v.recall,
-                v.recall_ci_low, v.recall_ci_high, v.p99_ms);
-  } else if (out.validation && !out.validation->failures.empty()) {
+  if (g.json) PrintJson(out.ToJson());
+  return ReportOutcome(g, out);
+}
+
+int ReportOutcome(const GlobalOptions& g, const JobOutcome& out) {
+  if (!g.json && out.status.ok()) {
+    if (out.validation) {
+      const auto& v = *out.validation;
+      std::printf("published %s: %lld vectors, recall@%d %.4f (95%% CI %.4f-%.4f), p99 %.3f ms\n",
+                  out.version_id.c_str(), static_cast<long long>(v.ntotal), v.k, v.recall,
+                  v.recall_ci_low, v.recall_ci_high, v.p99_ms);
+    } else {
+      std::printf("published %s\n", out.version_id.c_str());
+    }
+  } else if (!g.json && out.validation && !out.validation->failures.empty()) {
     for (const auto& f : out.validation->failures) std::fprintf(stderr, "  gate failed: %s\n", f.c_str());
   }
   if (!out.status.ok()) {
@@ -141,6 +113,11 @@ int CmdStatusLocal(const GlobalOptions& g, const std::string& name) {
     PrintJson(all);
     return kExitOk;
   }
+  PrintStatusText(all);
+  return kExitOk;
+}
+
+void PrintStatusText(const Json& all) {
   for (const auto& j : all.as_array()) {
     std::printf("%s\n", j.GetString("name").c_str());
     const Json* live = j.Find("live");
@@ -165,61 +142,10 @@ int CmdStatusLocal(const GlobalOptions& g, const std::string& name) {
     }
     std::string sched = j.GetString("schedule");
     std::printf("  schedule:  %s\n", sched.empty() ? "manual only" : sched.c_str());
+    // The daemon knows the next run; the data dir alone does not.
+    if (std::string next = j.GetString("next_run"); !next.empty())
+      std::printf("  next run:  %s\n", next.c_str());
   }
-  return kExitOk;
-}
-
-int CmdVersions(const GlobalOptions& g, const std::string& name) {
-  auto cfg = LoadCliConfig(g);
-  if (!cfg.ok()) return Fail(cfg.status());
-  if (cfg->FindIndex(name) == nullptr)
-    return Fail(kExitError, "no index named '" + name + "' in " + cfg->path);
-  VersionStore store(Env::Default(), cfg->data_dir, name);
-  auto versions = store.ListVersions();
-  if (!versions.ok()) return Fail(versions.status());
-  auto live = store.LiveVersion();
-  auto rollback = store.RollbackVersion();
-  if (!live.ok()) return Fail(live.status());
-  if (!rollback.ok()) return Fail(rollback.status());
-  Json all = Json::MakeArray();
-  for (const auto& v : *versions) {
-    Json j = Json::MakeObject();
-    j["version"] = v;
-    j["location"] = "disk";
-    j["live"] = *live && **live == v;
-    j["rollback"] = *rollback && **rollback == v;
-    auto m = store.ReadManifest(v);
-    if (m.ok()) {
-      j["created"] = FormatUtcMillis(m->created_unix_ms);
-      j["ntotal"] = m->ntotal;
-      j["size"] = m->file_size;
-      j["recall"] = m->validation.recall;
-      if (!m->restored_from.empty()) j["restored_from"] = m->restored_from;
-    } else {
-      j["error"] = m.status().message();
-    }
-    all.Push(std::move(j));
-  }
-  if (g.json) {
-    PrintJson(all);
-    return kExitOk;
-  }
-  std::printf("%-26s %-9s %-25s %12s %10s %7s\n", "VERSION", "MARK", "CREATED", "VECTORS", "SIZE",
-              "RECALL");
-  for (const auto& j : all.as_array()) {
-    std::string mark = j.GetBool("live") ? "live" : j.GetBool("rollback") ? "rollback" : "";
-    if (j.Find("error")) {
-      std::printf("%-26s %-9s unreadable manifest: %s\n", j.GetString("version").c_str(),
-                  mark.c_str(), j.GetString("error").c_str());
-      continue;
-    }
-    std::printf("%-26s %-9s %-25s %12lld %10s %7.4f\n", j.GetString("version").c_str(),
-                mark.c_str(), j.GetString("created").c_str(),
-                static_cast<long long>(j.GetInt("ntotal")),
-                HumanBytes(static_cast<uint64_t>(j.GetInt("size"))).c_str(),
-                j.GetDouble("recall"));
-  }
-  return kExitOk;
 }
 
 }  // namespace frb::cli

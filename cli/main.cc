@@ -10,11 +10,10 @@
 namespace frb::cli {
 namespace {
 
-int RequireLocal(const GlobalOptions& g, const char* what) {
-  if (g.local) return kExitOk;
-  return Fail(kExitUsage, std::string(what) +
-                              " through the daemon API is not available in this build; "
-                              "use --local to act on the data dir directly");
+// Commands that only exist through the daemon (its job list and readiness).
+int RequireDaemon(const GlobalOptions& g, const char* what) {
+  if (!g.local) return kExitOk;
+  return Fail(kExitUsage, std::string(what) + " needs the daemon; drop --local");
 }
 
 }  // namespace
@@ -48,24 +47,45 @@ int main(int argc, char** argv) {
   rebuild->add_option("name", name, "index name")->required();
   bool wait = false;
   rebuild->add_flag("--wait", wait, "follow the job until it ends (always true with --local)");
-  rebuild->callback([&] {
-    rc = RequireLocal(g, "rebuild");
-    if (rc == kExitOk) rc = CmdRebuildLocal(g, name);
-  });
+  rebuild->callback([&] { rc = g.local ? CmdRebuildLocal(g, name) : CmdRebuildRemote(g, name, wait); });
 
   auto* status = app.add_subcommand("status", "live version, last job and next run per index");
   status->add_option("name", name, "index name (default: all)");
-  status->callback([&] {
-    rc = RequireLocal(g, "status");
-    if (rc == kExitOk) rc = CmdStatusLocal(g, name);
+  status->callback([&] { rc = g.local ? CmdStatusLocal(g, name) : CmdStatusRemote(g, name); });
+
+  // Jobs live in the daemon: these always go through its API.
+  std::string job_id;
+  auto* jobs = app.add_subcommand("jobs", "the daemon's queued, running and recent jobs");
+  jobs->fallthrough();
+  auto* jshow = jobs->add_subcommand("show", "one job: state, stages, result");
+  jshow->add_option("id", job_id, "job id")->required();
+  jshow->callback([&] {
+    rc = RequireDaemon(g, "jobs show");
+    if (rc == kExitOk) rc = CmdJobShowRemote(g, job_id);
+  });
+  jobs->callback([&] {
+    if (jshow->parsed()) return;
+    rc = RequireDaemon(g, "jobs");
+    if (rc == kExitOk) rc = CmdJobsRemote(g);
+  });
+  auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
+  cancel->add_option("id", job_id, "job id")->required();
+  cancel->callback([&] {
+    rc = RequireDaemon(g, "cancel");
+    if (rc == kExitOk) rc = CmdCancelRemote(g, job_id);
+  });
+  auto* health = app.add_subcommand("health", "the daemon's readiness; exit 6 when not ready");
+  health->callback([&] {
+    rc = RequireDaemon(g, "health");
+    if (rc == kExitOk) rc = CmdHealthRemote(g);
   });
 
   auto* versions = app.add_subcommand("versions", "versions on disk and in backups, marking live and rollback");
   versions->add_option("name", name, "index name")->required();
   versions->callback([&] { rc = CmdVersionsAll(g, name); });
 
-  // Backup commands act on the data dir whether or not --local is given
-  // (daemon-API mode for them comes separately).
+  // Backup and restore commands act on the data dir whether or not --local
+  // is given (the daemon runs them as jobs only through its API).
   auto* backup = app.add_subcommand("backup", "list, create, verify or prune backups");
   backup->require_subcommand(1);
   backup->fallthrough();

@@ -1,0 +1,42 @@
+#include "progress.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "cli.h"
+
+namespace frb::cli {
+
+void ProgressPrinter::Update(const JobSnapshot& s) {
+  if (s.stages.empty()) return;
+  size_t n = s.stages.size();
+  // Close the lines of stages that ended since the last update.
+  while (printed_ + 1 < n) {
+    const auto& r = s.stages[printed_];
+    std::fprintf(stderr, "\r  %-16s done  %8s\033[K\n", std::string(StageName(r.stage)).c_str(),
+                 HumanDuration(r.seconds).c_str());
+    ++printed_;
+  }
+  if (IsTerminal(s.stage)) return;
+  const auto& cur = s.stages.back();
+  double progress = std::clamp(s.progress, 0.0, 1.0);  // remote input too
+  int filled = static_cast<int>(progress * 30);
+  std::string bar(static_cast<size_t>(filled), '#');
+  bar.append(static_cast<size_t>(30 - filled), '.');
+  std::fprintf(stderr, "\r  %-16s [%s] %3.0f%% %8s\033[K",
+               std::string(StageName(cur.stage)).c_str(), bar.c_str(), 100 * progress,
+               HumanDuration(cur.seconds).c_str());
+  std::fflush(stderr);
+}
+
+void ProgressPrinter::Finish(const JobSnapshot& s) {
+  for (; printed_ < s.stages.size(); ++printed_) {
+    const auto& r = s.stages[printed_];
+    std::fprintf(stderr, "\r  %-16s %-5s %8s\033[K\n", std::string(StageName(r.stage)).c_str(),
+                 printed_ + 1 == s.stages.size() && s.stage != Stage::kDone ? "FAIL" : "done",
+                 HumanDuration(r.seconds).c_str());
+  }
+}
+
+}  // namespace frb::cli
