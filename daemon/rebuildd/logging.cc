@@ -1,6 +1,7 @@
 #include "logging.h"
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -40,9 +41,19 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-Status SetupLogging(std::string_view format) {
-  auto logger = std::make_shared<spdlog::logger>(
-      "faiss-rebuildd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+Status SetupLogging(std::string_view format, const std::string& file) {
+  spdlog::sink_ptr sink;
+  if (file.empty()) {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  } else {
+    // Outside systemd (no journald): 5 files of 64 MiB, rotated by size.
+    try {
+      sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(file, 64 << 20, 5);
+    } catch (const std::exception& e) {
+      return InvalidArgument("--log-file " + file + ": " + e.what());
+    }
+  }
+  auto logger = std::make_shared<spdlog::logger>("faiss-rebuildd", std::move(sink));
   if (format == "json") {
     auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     f->add_flag<JsonMessageFlag>('*').set_pattern(

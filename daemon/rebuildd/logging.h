@@ -2,6 +2,7 @@
 // stderr (journald and log shippers read stderr).
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "frb/status.h"
@@ -9,6 +10,6 @@
 namespace frb::rebuildd {
 
 // `format` is "text" or "json". Call once, before other threads start.
-Status SetupLogging(std::string_view format);
+Status SetupLogging(std::string_view format, const std::string& file = "");
 
 }  // namespace frb::rebuildd

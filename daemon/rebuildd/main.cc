@@ -21,11 +21,14 @@ int main(int argc, char** argv) {
   std::string log_format = "text";
   app.add_option("--config", options.config_path, "config file")->capture_default_str();
   app.add_option("--log-format", log_format, "text | json")->capture_default_str();
+  std::string log_file;
+  app.add_option("--log-file", log_file,
+                 "log to this file, rotated at 64 MiB (5 kept), instead of stderr");
   app.add_option("--listen", options.listen_override,
                  "HOST:PORT overriding http.listen; port 0 picks a free port");
   CLI11_PARSE(app, argc, argv);
 
-  frb::Status s = frb::rebuildd::SetupLogging(log_format);
+  frb::Status s = frb::rebuildd::SetupLogging(log_format, log_file);
   if (!s.ok()) {
     std::fprintf(stderr, "faiss-rebuildd: %s\n", s.message().c_str());
     return 2;
