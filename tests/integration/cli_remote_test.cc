@@ -3,83 +3,24 @@
 // exit codes, the bearer token and the unreachable-daemon message.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <regex>
 #include <thread>
 
 #include "frb/env.h"
 #include "frb/json.h"
+#include "daemon_process.h"
+#include "http_client.h"
 #include "testutil.h"
 
 namespace frb {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// One faiss-rebuildd on an ephemeral loopback port; killed on destruction.
-class Daemon {
- public:
-  Daemon(const std::string& config, const std::string& log) : log_(log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::string bin = test::BinPath("daemon/rebuildd/faiss-rebuildd");
-      ::execl(bin.c_str(), bin.c_str(), "--config", config.c_str(), "--listen", "127.0.0.1:0",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
-  ~Daemon() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  // The bound port from "listening on 127.0.0.1:PORT"; 0 when it did not come up.
-  int WaitForPort() {
-    std::regex re("listening on 127\\.0\\.0\\.1:([0-9]+)");
-    for (auto deadline = Clock::now() + std::chrono::seconds(20); Clock::now() < deadline;) {
-      std::smatch m;
-      std::string text = Log();
-      if (std::regex_search(text, m, re)) return std::stoi(m[1]);
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return 0;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return 0;
-  }
-  std::string Log() const {
-    auto text = ReadFileToString(Env::Default(), log_);
-    return text.ok() ? *text : "";
-  }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-};
-
-// A loopback port nothing listens on (bound, then released).
-int UnusedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 size_t Lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
 
@@ -104,7 +45,7 @@ class CliRemoteTest : public ::testing::Test {
                                  ", max_p99_ms: 1000 }\n");
   }
   void StartDaemon() {
-    daemon_ = std::make_unique<Daemon>(config_, dir_.Sub("d.log"));
+    daemon_ = std::make_unique<test::RebuilddProcess>(config_, dir_.Sub("d.log"));
     int port = daemon_->WaitForPort();
     ASSERT_GT(port, 0) << daemon_->Log();
     url_ = "http://127.0.0.1:" + std::to_string(port);
@@ -145,7 +86,7 @@ class CliRemoteTest : public ::testing::Test {
   test::TempDir dir_;
   std::string source_, config_, url_;
   std::string search_ = "search: { nprobe: 8 }";
-  std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<test::RebuilddProcess> daemon_;
 };
 
 TEST_F(CliRemoteTest, RebuildWaitThenStatusJobsAndHealth) {
@@ -311,7 +252,7 @@ TEST_F(CliRemoteTest, MutatingCallsSendTheTokenFromTheConfig) {
 
 TEST_F(CliRemoteTest, UnreachableDaemonIsOneLineWithTheLocalHint) {
   WriteConfig(2000, "IVF16,Flat", 1000);
-  int port = UnusedPort();
+  int port = test::FreePort();
   url_ = "http://127.0.0.1:" + std::to_string(port);
   std::string want = "faiss-rebuild: cannot reach the daemon at " + url_ +
                      " (connection refused); is faiss-rebuildd running? use --local to act on "

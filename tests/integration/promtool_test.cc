@@ -6,12 +6,6 @@
 // than as a silently empty panel or an alert that can never fire.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -29,6 +23,8 @@
 #include "frb/env.h"
 #include "frb/json.h"
 #include "synth.h"
+#include "daemon_process.h"
+#include "http_client.h"
 #include "testutil.h"
 
 namespace frb {
@@ -500,59 +496,9 @@ TEST(PromtoolTest, OnlyContractMetricAndLabelNames) {
 
 using Clock = std::chrono::steady_clock;
 
-struct HttpResult {
-  int status = 0;
-  std::string body;
-};
-
-// One HTTP/1.1 request over loopback, Connection: close.
-HttpResult Http(int port, const std::string& method, const std::string& path,
-                const std::string& body = "", const std::string& content_type = "") {
-  HttpResult r;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return r;
-  }
-  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-                    (content_type.empty() ? "" : "Content-Type: " + content_type + "\r\n") +
-                    "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  for (size_t off = 0; off < req.size();) {
-    ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
-  std::string raw;
-  char buf[8192];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  size_t sp = raw.find(' ');
-  size_t end = raw.find("\r\n\r\n");
-  if (sp == std::string::npos || end == std::string::npos) return r;
-  r.status = std::atoi(raw.c_str() + sp + 1);
-  r.body = raw.substr(end + 4);
-  // Chunked bodies (httplib may stream): join the chunks.
-  if (raw.substr(0, end).find("chunked") != std::string::npos) {
-    std::string joined;
-    size_t pos = 0;
-    while (pos < r.body.size()) {
-      size_t eol = r.body.find("\r\n", pos);
-      if (eol == std::string::npos) break;
-      size_t len = std::strtoul(r.body.c_str() + pos, nullptr, 16);
-      if (len == 0) break;
-      joined += r.body.substr(eol + 2, len);
-      pos = eol + 2 + len + 2;
-    }
-    r.body = joined;
-  }
-  return r;
-}
+using test::Http;
+constexpr char kJson[] = "Content-Type: application/json\r\n";
+constexpr char kForm[] = "Content-Type: application/x-www-form-urlencoded\r\n";
 
 std::string UrlEncode(const std::string& s) {
   std::string out;
@@ -568,52 +514,19 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
-// A free loopback TCP port (bound, then released for the child to take).
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // A child process with stdout+stderr in `log`; SIGTERM, then SIGKILL, on
 // destruction.
-class Child {
+class Child : public test::ChildProcess {
  public:
-  Child(std::vector<std::string> args, const std::string& log) : log_(log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  bool Alive() const { return ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-  std::string Log() const { return test::ReadText(log_); }
+  Child(std::vector<std::string> args, const std::string& log)
+      : ChildProcess(std::move(args), log, Options()) {}
 
  private:
-  std::string log_;
-  pid_t pid_ = -1;
+  static test::ChildOptions Options() {
+    test::ChildOptions o;
+    o.term_grace_ms = 5000;
+    return o;
+  }
 };
 
 bool WaitUntil(int timeout_s, const std::function<bool()>& done) {
@@ -628,7 +541,7 @@ bool WaitUntil(int timeout_s, const std::function<bool()>& done) {
 int QueryCount(int port, const std::string& expr, std::string* error) {
   error->clear();
   auto r = Http(port, "POST", "/api/v1/query", "query=" + UrlEncode(expr),
-                "application/x-www-form-urlencoded");
+                kForm);
   auto j = Json::Parse(r.body);
   if (r.status != 200 || !j.ok() || j->GetString("status") != "success") {
     *error = std::to_string(r.status) + " " + r.body;
@@ -671,14 +584,8 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
 
   // The daemon, on an ephemeral port read back from its log.
   Child daemon({rebuildd, "--config", config, "--listen", "127.0.0.1:0"}, dir.Sub("rebuildd.log"));
-  int dport = 0;
-  ASSERT_TRUE(WaitUntil(20, [&] {
-    std::smatch m;
-    std::string log = daemon.Log();
-    if (std::regex_search(log, m, std::regex("listening on 127\\.0\\.0\\.1:([0-9]+)")))
-      dport = std::stoi(m[1]);
-    return dport != 0 || !daemon.Alive();
-  }) && dport != 0) << daemon.Log();
+  const int dport = daemon.WaitForPort();
+  ASSERT_TRUE(dport != 0) << daemon.Log();
   auto queued = Json::Parse(Http(dport, "POST", "/api/v1/indexes/small/rebuild").body);
   ASSERT_TRUE(queued.ok());
   std::string job = queued->GetString("job_id");
@@ -705,10 +612,10 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
   vector += "]";
   for (int i = 0; i < 20; ++i)
     ASSERT_EQ(Http(sport, "POST", "/api/v1/indexes/small/search",
-                   "{\"vector\":" + vector + ",\"k\":5}", "application/json").status, 200);
+                   "{\"vector\":" + vector + ",\"k\":5}", kJson).status, 200);
 
   // Prometheus with the alert rules, scraping both every second.
-  const int pport = FreePort();
+  const int pport = test::FreePort();
   const std::string prom_config = dir.Sub("prometheus.yml");
   test::WriteText(prom_config,
                   "global: { scrape_interval: 1s, evaluation_interval: 1s }\n"
@@ -730,7 +637,7 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
   for (int i = 0; i < 4; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(800));
     Http(sport, "POST", "/api/v1/indexes/small/search", "{\"vector\":" + vector + ",\"k\":5}",
-         "application/json");
+         kJson);
   }
 
   // The alert rules loaded and evaluate without errors.
@@ -745,7 +652,7 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
   {
     auto r = Http(pport, "POST", "/api/v1/query",
                   "query=" + UrlEncode("group by (__name__) ({__name__=~\"faiss_.+\"})"),
-                  "application/x-www-form-urlencoded");
+                  kForm);
     auto j = Json::Parse(r.body);
     ASSERT_TRUE(j.ok()) << r.body;
     std::set<std::string> exported;

@@ -3,14 +3,10 @@
 // standing in for systemd's NOTIFY_SOCKET.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,63 +15,21 @@
 #include <mutex>
 #include <cstdlib>
 #include <cstring>
-#include <regex>
 #include <thread>
 
 #include "frb/env.h"
 #include "frb/json.h"
 #include "frb/store.h"
+#include "daemon_process.h"
+#include "http_client.h"
 #include "testutil.h"
 
 namespace frb {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct HttpResponse {
-  int status = 0;  // 0: no connection / no response
-  std::string headers;
-  std::string body;
-  Json json() const {
-    auto j = Json::Parse(body);
-    return j.ok() ? *j : Json();
-  }
-};
-
-// A minimal HTTP/1.1 client: one request per connection.
-HttpResponse Http(int port, const std::string& method, const std::string& path,
-                  const std::string& body = "", const std::string& extra_headers = "") {
-  HttpResponse r;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return r;
-  }
-  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-                    "Content-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers +
-                    "\r\n" + body;
-  size_t off = 0;
-  while (off < req.size()) {
-    ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
-  std::string raw;
-  char buf[8192];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  size_t sp = raw.find(' ');
-  size_t hdr_end = raw.find("\r\n\r\n");
-  if (sp == std::string::npos || hdr_end == std::string::npos) return r;
-  r.status = std::atoi(raw.c_str() + sp + 1);
-  r.headers = raw.substr(0, hdr_end);
-  r.body = raw.substr(hdr_end + 4);
-  return r;
-}
+using test::Http;
+using test::RebuilddProcess;
 
 // The systemd side of sd_notify: a unix datagram socket drained by a thread
 // (like systemd, which always reads: a full queue would block the sender).
@@ -125,79 +79,6 @@ class NotifySocket {
   std::string all_;
   std::atomic<bool> stop_{false};
   std::thread reader_;
-};
-
-// One faiss-rebuildd process; stderr goes to a file the test reads.
-class DaemonProcess {
- public:
-  DaemonProcess(const std::string& config, const std::string& log,
-                std::vector<std::string> env = {})
-      : log_(log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      for (auto& kv : env) ::putenv(kv.data());
-      std::string bin = test::BinPath("daemon/rebuildd/faiss-rebuildd");
-      ::execl(bin.c_str(), bin.c_str(), "--config", config.c_str(), "--listen", "127.0.0.1:0",
-              static_cast<char*>(nullptr));
-      std::fprintf(stderr, "exec %s: %s\n", bin.c_str(), std::strerror(errno));
-      ::_exit(127);
-    }
-  }
-  ~DaemonProcess() {
-    if (pid_ > 0 && exit_code_ == kRunning) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // Parses the bound port from the log; 0 when the daemon did not come up.
-  int WaitForPort() {
-    std::regex re("listening on 127\\.0\\.0\\.1:([0-9]+)");
-    for (auto deadline = Clock::now() + std::chrono::seconds(20); Clock::now() < deadline;) {
-      std::smatch m;
-      std::string text = Log();
-      if (std::regex_search(text, m, re)) return port_ = std::stoi(m[1]);
-      if (Exited(0)) return 0;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return 0;
-  }
-  bool WaitForLog(const std::string& want, int timeout_s = 20) {
-    for (auto deadline = Clock::now() + std::chrono::seconds(timeout_s); Clock::now() < deadline;) {
-      if (Log().find(want) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
-  void Signal(int sig) { ::kill(pid_, sig); }
-  // True once the process exited (within `timeout_ms`); sets exit_code().
-  bool Exited(int timeout_ms) {
-    if (exit_code_ != kRunning) return true;
-    for (auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);;) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-        return true;
-      }
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-  int exit_code() const { return exit_code_; }
-  std::string Log() const {
-    auto text = ReadFileToString(Env::Default(), log_);
-    return text.ok() ? *text : "";
-  }
-  int port() const { return port_; }
-
- private:
-  static constexpr int kRunning = -1000;
-  std::string log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int exit_code_ = kRunning;
 };
 
 class RebuilddTest : public ::testing::Test {
@@ -251,7 +132,7 @@ TEST_F(RebuilddTest, RebuildOverHttpFollowedToDoneWithMetricsAndErrors) {
   MakeSource(20000);
   WriteConfig("IVF64,Flat");
   NotifySocket notify(dir_.Sub("notify.sock"));
-  DaemonProcess d(config_, dir_.Sub("d.log"),
+  RebuilddProcess d(config_, dir_.Sub("d.log"),
                   {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000"});
   int port = d.WaitForPort();
   ASSERT_GT(port, 0) << d.Log();
@@ -329,7 +210,7 @@ TEST_F(RebuilddTest, MetricsPassPromtool) {
   if (::access("/usr/bin/promtool", X_OK) != 0) GTEST_SKIP() << "promtool not installed";
   MakeSource(20000);
   WriteConfig("IVF64,Flat");
-  DaemonProcess d(config_, dir_.Sub("d.log"));
+  RebuilddProcess d(config_, dir_.Sub("d.log"));
   int port = d.WaitForPort();
   ASSERT_GT(port, 0) << d.Log();
   std::string id = Http(port, "POST", "/api/v1/indexes/small/rebuild").json().GetString("job_id");
@@ -344,7 +225,7 @@ TEST_F(RebuilddTest, ReloadWithBadConfigKeepsTheRunningOne) {
   MakeSource(20000);
   WriteConfig("IVF64,Flat");
   NotifySocket notify(dir_.Sub("notify.sock"));
-  DaemonProcess d(config_, dir_.Sub("d.log"), {"NOTIFY_SOCKET=" + notify.path()});
+  RebuilddProcess d(config_, dir_.Sub("d.log"), {"NOTIFY_SOCKET=" + notify.path()});
   int port = d.WaitForPort();
   ASSERT_GT(port, 0) << d.Log();
   std::string before = Http(port, "GET", "/api/v1/status").json().Find("indexes")->Dump();
@@ -385,13 +266,13 @@ TEST_F(RebuilddTest, MutatingEndpointsNeedTheBearerToken) {
   WriteConfig("IVF16,Flat", "http: { token_file: " + token + " }\n", 1000);
   {
     // A group-readable token file is refused at start.
-    DaemonProcess d(config_, dir_.Sub("d0.log"));
+    RebuilddProcess d(config_, dir_.Sub("d0.log"));
     ASSERT_TRUE(d.Exited(10000));
     EXPECT_EQ(d.exit_code(), 1);
     EXPECT_NE(d.Log().find("group- or world-readable"), std::string::npos) << d.Log();
   }
   ::chmod(token.c_str(), 0600);
-  DaemonProcess d(config_, dir_.Sub("d.log"));
+  RebuilddProcess d(config_, dir_.Sub("d.log"));
   int port = d.WaitForPort();
   ASSERT_GT(port, 0) << d.Log();
   EXPECT_EQ(Http(port, "GET", "/api/v1/status").status, 200);  // reads stay open
@@ -411,7 +292,7 @@ TEST_F(RebuilddTest, MutatingEndpointsNeedTheBearerToken) {
 TEST_F(RebuilddTest, BackupAndRestoreRunAsJobsThroughTheApi) {
   MakeSource(20000);
   WriteConfig("IVF64,Flat");
-  DaemonProcess d(config_, dir_.Sub("d.log"));
+  RebuilddProcess d(config_, dir_.Sub("d.log"));
   int port = d.WaitForPort();
   ASSERT_GT(port, 0) << d.Log();
   auto run = [&](const std::string& path, const std::string& body) {
@@ -464,7 +345,7 @@ TEST_F(RebuilddTest, SigtermMidBuildCancelsCleanlyAndKeepsLive) {
   // Big enough that IVF1024 training takes several seconds on 2 cores.
   MakeSource(150000);
   WriteConfig("IVF64,Flat", "", 20000);
-  DaemonProcess d(config_, dir_.Sub("d.log"));
+  RebuilddProcess d(config_, dir_.Sub("d.log"));
   int port = d.WaitForPort();
   ASSERT_GT(port, 0) << d.Log();
   std::string first = Http(port, "POST", "/api/v1/indexes/small/rebuild").json().GetString("job_id");

@@ -6,14 +6,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <fcntl.h>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +26,7 @@
 #include "frb/manifest.h"
 #include "frb/rebuild.h"
 #include "frb/store.h"
+#include "daemon_process.h"
 #include "testutil.h"
 
 namespace frb {
@@ -41,54 +40,55 @@ constexpr int kDim = 32;
 constexpr int kCount = 10000;
 const char* kSearchPath = "/api/v1/indexes/small/search";
 
-// A running faiss-searchd; SIGTERM and reaped on destruction.
+// A running faiss-searchd (stderr in its log); SIGTERM and reaped on
+// destruction.
 class SearchdProcess {
  public:
   SearchdProcess(const std::string& config, const std::string& dir,
-                 std::vector<std::string> extra = {}) {
-    const std::string port_file = JoinPath(dir, "port");
-    log_ = JoinPath(dir, "searchd.log");
-    ::unlink(port_file.c_str());
-    std::vector<std::string> args = {test::BinPath("daemon/searchd/faiss-searchd"),
-                                     "--config", config, "--listen", "127.0.0.1:0",
-                                     "--port-file", port_file};
-    args.insert(args.end(), extra.begin(), extra.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+                 std::vector<std::string> extra = {})
+      : port_file_(JoinPath(dir, "port")), child_(Argv(config, port_file_, extra),
+                                                   JoinPath(dir, "searchd.log"), Options()) {
     for (int i = 0; i < 200 && port_ == 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
       std::string text;
-      if (Env::Default()->Exists(port_file)) text = test::ReadText(port_file);
+      if (Env::Default()->Exists(port_file_)) text = test::ReadText(port_file_);
       if (!text.empty()) port_ = std::atoi(text.c_str());
     }
   }
   ~SearchdProcess() { Terminate(); }
   // SIGTERM and wait; returns the exit code (-signal when killed).
   int Terminate() {
-    if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    if (terminated_) return -1;
+    terminated_ = true;
+    child_.Signal(SIGTERM);
+    return child_.Wait();
   }
   int port() const { return port_; }
-  std::string Log() const { return test::ReadText(log_); }
+  std::string Log() const { return child_.Log(); }
   // True when the process is still running.
-  bool Alive() const { return waitpid(pid_, nullptr, WNOHANG) == 0; }
+  bool Alive() { return child_.Alive(); }
 
  private:
-  pid_t pid_ = -1;
+  // The stale port file of an earlier run in `dir` is removed first.
+  static std::vector<std::string> Argv(const std::string& config, const std::string& port_file,
+                                       const std::vector<std::string>& extra) {
+    ::unlink(port_file.c_str());
+    std::vector<std::string> args = {test::BinPath("daemon/searchd/faiss-searchd"),
+                                     "--config", config, "--listen", "127.0.0.1:0",
+                                     "--port-file", port_file};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  static test::ChildOptions Options() {
+    test::ChildOptions o;
+    o.capture_stdout = false;
+    return o;
+  }
+
+  std::string port_file_;
+  test::ChildProcess child_;
   int port_ = 0;
-  std::string log_;
+  bool terminated_ = false;
 };
 
 Json ParseBody(const HttpResponse& r) {

@@ -1,0 +1,30 @@
+// A minimal HTTP/1.1 client for the integration tests: one request per
+// connection ("Connection: close") to a loopback port, over POSIX sockets.
+#pragma once
+
+#include <string>
+
+#include "frb/json.h"
+
+namespace frb::test {
+
+struct HttpResponse {
+  int status = 0;       // 0: no connection / no response
+  std::string headers;  // status line and headers, without the blank line
+  std::string body;     // de-chunked when the response was chunked
+  // The body as JSON; an empty Json when it does not parse.
+  Json json() const;
+};
+
+// Sends `method path` to 127.0.0.1:`port` with `body` (always with a
+// Content-Length) and `extra_headers` (complete "Name: value\r\n" lines), and
+// reads the response: a Content-Length body, a chunked body or, failing both,
+// everything up to the close. Gives up on a response after `timeout_s`.
+HttpResponse Http(int port, const std::string& method, const std::string& path,
+                  const std::string& body = "", const std::string& extra_headers = "",
+                  int timeout_s = 10);
+
+// A loopback TCP port nothing listens on (bound, then released).
+int FreePort();
+
+}  // namespace frb::test
