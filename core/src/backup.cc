@@ -55,7 +55,7 @@ Json BackupManifest::ToJson() const {
   j["compress_seconds"] = compress_seconds;
   j["read_mb_per_s"] = read_mb_per_s;
   j["version_manifest"] = version_manifest;
-  j["backup_manifest_sha256"] = Sha256::Hex(j.Dump());
+  SealJson(j, "backup_manifest_sha256");
   return j;
 }
 
@@ -63,16 +63,7 @@ std::string BackupManifest::Serialize() const { return ToJson().Dump(2) + "\n"; 
 
 Result<BackupManifest> BackupManifest::Parse(std::string_view text, std::string_view origin) {
   std::string o(origin);
-  auto parsed = Json::Parse(text);
-  if (!parsed.ok()) return Corruption(o + ": " + parsed.status().message());
-  Json j = std::move(parsed).value();
-  if (!j.is_object()) return Corruption(o + ": not a JSON object");
-  std::string want = j.GetString("backup_manifest_sha256");
-  std::erase_if(j.as_object(), [](const auto& kv) { return kv.first == "backup_manifest_sha256"; });
-  if (want.empty() || Sha256::Hex(j.Dump()) != want)
-    return Corruption(o + ": backup manifest checksum mismatch");
-  if (j.GetInt("format_version") != kFormatVersion)
-    return Corruption(o + ": unsupported format_version " + std::to_string(j.GetInt("format_version")));
+  FRB_ASSIGN_OR_RETURN(Json j, OpenSealedJson(text, origin, "backup_manifest_sha256", kFormatVersion));
   BackupManifest m;
   m.index_name = j.GetString("index");
   m.version_id = j.GetString("version");

@@ -29,6 +29,27 @@ void PutOpt(Json& j, const char* key, const std::optional<T>& v) {
 
 }  // namespace
 
+void SealJson(Json& doc, std::string_view checksum_key) {
+  std::string digest = Sha256::Hex(doc.Dump());
+  doc[checksum_key] = digest;
+}
+
+Result<Json> OpenSealedJson(std::string_view text, std::string_view origin,
+                            std::string_view checksum_key, int format_version) {
+  std::string o(origin);
+  auto parsed = Json::Parse(text);
+  if (!parsed.ok()) return Corruption(o + ": " + parsed.status().message());
+  Json j = std::move(parsed).value();
+  if (!j.is_object()) return Corruption(o + ": not a JSON object");
+  std::string want = j.GetString(checksum_key);
+  std::erase_if(j.as_object(), [&](const auto& kv) { return kv.first == checksum_key; });
+  if (want.empty() || Sha256::Hex(j.Dump()) != want)
+    return Corruption(o + ": " + std::string(checksum_key) + " mismatch (the file was changed or damaged)");
+  if (j.GetInt("format_version") != format_version)
+    return Corruption(o + ": unsupported format_version " + std::to_string(j.GetInt("format_version")));
+  return j;
+}
+
 std::string FormatUtcMillis(int64_t unix_ms) {
   time_t secs = static_cast<time_t>(unix_ms / 1000);
   struct tm tm;
@@ -132,26 +153,14 @@ Json Manifest::ToJson() const {
   build["stage_seconds"] = ParamsToJson(stage_seconds);
   j["build"] = std::move(build);
   j["validation"] = validation.ToJson();
-  j["manifest_sha256"] = Sha256::Hex(j.Dump());
+  SealJson(j, "manifest_sha256");
   return j;
 }
 
 std::string Manifest::Serialize() const { return ToJson().Dump(2) + "\n"; }
 
 Result<Manifest> Manifest::Parse(std::string_view text, std::string_view origin) {
-  auto parsed = Json::Parse(text);
-  if (!parsed.ok())
-    return Corruption(std::string(origin) + ": " + parsed.status().message());
-  Json j = std::move(parsed).value();
-  if (!j.is_object()) return Corruption(std::string(origin) + ": not a JSON object");
-  std::string want = j.GetString("manifest_sha256");
-  auto& members = j.as_object();
-  std::erase_if(members, [](const auto& kv) { return kv.first == "manifest_sha256"; });
-  if (want.empty() || Sha256::Hex(j.Dump()) != want)
-    return Corruption(std::string(origin) + ": manifest checksum mismatch");
-  if (j.GetInt("format_version") != kFormatVersion)
-    return Corruption(std::string(origin) + ": unsupported format_version " +
-                      std::to_string(j.GetInt("format_version")));
+  FRB_ASSIGN_OR_RETURN(Json j, OpenSealedJson(text, origin, "manifest_sha256", kFormatVersion));
   Manifest m;
   m.index_name = j.GetString("index");
   m.version_id = j.GetString("version");

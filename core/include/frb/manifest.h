@@ -84,6 +84,14 @@ struct Manifest {
   static Result<Manifest> Parse(std::string_view text, std::string_view origin);
 };
 
+// Self-checksummed JSON documents (version and backup manifests): Seal adds
+// `checksum_key` = SHA-256 of the compact dump of the rest; Open parses,
+// checks that checksum and `format_version`, and returns the document
+// without the key. Errors are kCorruption naming `origin`.
+void SealJson(Json& doc, std::string_view checksum_key);
+Result<Json> OpenSealedJson(std::string_view text, std::string_view origin,
+                            std::string_view checksum_key, int format_version);
+
 // "2026-11-21T13:05:01.123Z".
 std::string FormatUtcMillis(int64_t unix_ms);
 int64_t NowUnixMillis();
