@@ -91,6 +91,28 @@ std::string BinPath(const std::string& rel) {
 #endif
 }
 
+Config SmallIndexConfig(const TempDir& dir, int dim) {
+  std::string source = dir.Sub("vecs.npy");
+  Status s = synth::WriteNpy(Env::Default(), source, 20000, dim, 3);
+  if (!s.ok()) throw std::runtime_error(s.ToString());
+  Config config;
+  config.data_dir = dir.Sub("data");
+  IndexConfig ic;
+  ic.name = "t";
+  ic.source_path = source;
+  ic.dimension = dim;
+  ic.factory = "IVF64,Flat";
+  ic.train_sample = 5000;
+  ic.add_batch = 4096;
+  ic.search = {{"nprobe", 8}};
+  ic.validation.queries = 200;
+  ic.validation.latency_queries = 50;
+  ic.validation.min_recall = 0.8;
+  ic.validation.max_p99_ms = 1000;
+  config.indexes.push_back(ic);
+  return config;
+}
+
 void WriteText(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   f << text;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "frb/config.h"
 #include "frb/env.h"
 #include "synth.h"
 
@@ -37,6 +38,11 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
 
 // Path of a program built in this CMake tree (e.g. "cli/faiss-rebuild").
 std::string BinPath(const std::string& rel);
+
+// A config with one small index "t" over a fresh 20,000 x `dim` clustered
+// source in `dir` (IVF64,Flat, nprobe 8, quick validation gates), so unit
+// tests run real rebuilds in about a second.
+Config SmallIndexConfig(const TempDir& dir, int dim);
 
 // Writes `text` to `path` (plain, for fixtures).
 void WriteText(const std::string& path, const std::string& text);

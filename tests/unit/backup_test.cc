@@ -39,22 +39,12 @@ class SmallDiskEnv : public EnvWrapper {
 class BackupTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    source_ = dir_.Sub("vecs.npy");
-    ASSERT_TRUE(synth::WriteNpy(Env::Default(), source_, 20000, kDim, 3).ok());
-    config_.data_dir = dir_.Sub("data");
-    IndexConfig ic;
-    ic.name = "t";
-    ic.source_path = source_;
-    ic.dimension = kDim;
-    ic.factory = "IVF64,Flat";
-    ic.train_sample = 5000;
-    ic.search = {{"nprobe", 8}};
-    ic.validation.queries = 100;
-    ic.validation.latency_queries = 20;
-    ic.validation.min_recall = 0.5;
-    ic.validation.max_p99_ms = 1000;
-    ic.backups.zstd_workers = 2;
-    config_.indexes.push_back(ic);
+    config_ = test::SmallIndexConfig(dir_, kDim);
+    source_ = index().source_path;
+    index().validation.queries = 100;
+    index().validation.latency_queries = 20;
+    index().validation.min_recall = 0.5;
+    index().backups.zstd_workers = 2;
   }
   IndexConfig& index() { return config_.indexes[0]; }
   VersionStore Store(Env* env = Env::Default()) { return VersionStore(env, config_.data_dir, "t"); }

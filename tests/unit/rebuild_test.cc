@@ -23,22 +23,8 @@ constexpr int kDim = 32;
 class RebuildTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    source_ = dir_.Sub("vecs.npy");
-    ASSERT_TRUE(synth::WriteNpy(Env::Default(), source_, 20000, kDim, 3).ok());
-    config_.data_dir = dir_.Sub("data");
-    IndexConfig ic;
-    ic.name = "t";
-    ic.source_path = source_;
-    ic.dimension = kDim;
-    ic.factory = "IVF64,Flat";
-    ic.train_sample = 5000;
-    ic.add_batch = 4096;
-    ic.search = {{"nprobe", 8}};
-    ic.validation.queries = 200;
-    ic.validation.latency_queries = 50;
-    ic.validation.min_recall = 0.8;
-    ic.validation.max_p99_ms = 1000;
-    config_.indexes.push_back(ic);
+    config_ = test::SmallIndexConfig(dir_, kDim);
+    source_ = index().source_path;
   }
   IndexConfig& index() { return config_.indexes[0]; }
   JobOutcome Run(Env* env = Env::Default()) {
