@@ -67,8 +67,15 @@ int CmdJobsRemote(const GlobalOptions& g);
 int CmdJobShowRemote(const GlobalOptions& g, const std::string& id);
 int CmdCancelRemote(const GlobalOptions& g, const std::string& id);
 int CmdHealthRemote(const GlobalOptions& g);
+// Backups and restores as daemon jobs (queued behind its other jobs on the
+// index), followed to the end like `rebuild --wait`.
+int CmdBackupListRemote(const GlobalOptions& g, const std::string& name);
+int CmdBackupCreateRemote(const GlobalOptions& g, const std::string& name);
+int CmdRestoreRemote(const GlobalOptions& g, const std::string& name, const std::string& version);
 // cmd_backup.cc (local on the data dir).
 int CmdBackupList(const GlobalOptions& g, const std::string& name);
+// The backups table (or the JSON array with --json), local or from the API.
+int PrintBackupList(const GlobalOptions& g, const Json& backups);
 int CmdBackupCreate(const GlobalOptions& g, const std::string& name);
 // Empty `version`: every backup of the index.
 int CmdBackupVerify(const GlobalOptions& g, const std::string& name, const std::string& version);

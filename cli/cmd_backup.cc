@@ -1,21 +1,16 @@
 // Backup, restore, versions and disk commands. They act on the data dir
 // directly (like `versions`); daemon-API mode is added separately.
-#include <csignal>
 #include <cstdio>
 #include <map>
 
 #include "cli.h"
+#include "progress.h"
 #include "frb/backup.h"
 #include "frb/env.h"
 #include "frb/store.h"
 
 namespace frb::cli {
 namespace {
-
-JobControl* g_control = nullptr;
-extern "C" void OnBackupSignal(int) {
-  if (g_control != nullptr) g_control->Cancel();
-}
 
 // Config plus the named index, or an exit code already reported.
 struct Target {
@@ -41,27 +36,6 @@ std::string Ratio(double r) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.2fx", r);
   return buf;
-}
-
-Json BackupJson(const BackupInfo& b, const std::optional<std::string>& live,
-                const std::optional<std::string>& rollback) {
-  const BackupManifest& m = b.manifest;
-  Json j = Json::MakeObject();
-  j["version"] = m.version_id;
-  j["version_created"] = FormatUtcMillis(m.version_created_unix_ms);
-  j["backup_created"] = FormatUtcMillis(m.created_unix_ms);
-  j["size"] = m.size;
-  j["compressed_size"] = m.compressed_size;
-  j["ratio"] = m.ratio();
-  j["byte_shuffle"] = m.shuffle_block != 0;
-  j["verified_at"] = b.verified_unix_ms ? Json(FormatUtcMillis(*b.verified_unix_ms)) : Json();
-  if (b.failed_verify_unix_ms) {
-    j["last_verify_failed_at"] = FormatUtcMillis(*b.failed_verify_unix_ms);
-    j["verify_error"] = b.verify_error;
-  }
-  j["live"] = live && *live == m.version_id;
-  j["rollback"] = rollback && *rollback == m.version_id;
-  return j;
 }
 
 std::string Mark(const Json& j) {
@@ -91,10 +65,14 @@ int CmdBackupList(const GlobalOptions& g, const std::string& name) {
   if (!live.ok()) return Fail(live.status());
   if (!rollback.ok()) return Fail(rollback.status());
   Json all = Json::MakeArray();
-  for (const auto& b : *list) all.Push(BackupJson(b, *live, *rollback));
+  for (const auto& b : *list) all.Push(b.ToJson(*live, *rollback));
   for (const auto& p : broken)
     std::fprintf(stderr, "faiss-rebuild: warning: unreadable backup manifest %s: %s\n",
                  p.file.c_str(), p.detail.c_str());
+  return PrintBackupList(g, all);
+}
+
+int PrintBackupList(const GlobalOptions& g, const Json& all) {
   if (g.json) {
     PrintJson(all);
     return kExitOk;
@@ -125,13 +103,12 @@ int CmdBackupCreate(const GlobalOptions& g, const std::string& name) {
   if (!live.ok()) return Fail(live.status());
   if (!*live) return Fail(kExitError, "index '" + name + "' has no live version to back up");
   BackupStore backups(env, t->cfg, *t->index);
-  JobControl control;
-  g_control = &control;
-  std::signal(SIGINT, OnBackupSignal);
-  std::signal(SIGTERM, OnBackupSignal);
+  LocalJob local(g, "backing up '" + name + "' " + **live);
+  local.control().EnterStage(Stage::kBackingUp);
   bool created = false;
-  auto info = backups.Create(store, **live, &control, &created);
-  g_control = nullptr;
+  auto info = backups.Create(store, **live, &local.control(), &created);
+  if (info.ok()) local.control().EnterStage(Stage::kDone);
+  local.Finish();
   if (!info.ok()) return Fail(info.status());
   std::vector<RetentionDecision> decisions;
   if (created) {
@@ -139,7 +116,7 @@ int CmdBackupCreate(const GlobalOptions& g, const std::string& name) {
     if (!pruned.ok()) return Fail(pruned.status().WithContext("backed up, but retention failed"));
     decisions = std::move(pruned).value();
   }
-  Json j = BackupJson(*info, *live, *store.RollbackVersion());
+  Json j = info->ToJson(*live, *store.RollbackVersion());
   j["created"] = created;
   j["compress_seconds"] = info->manifest.compress_seconds;
   Json removed = Json::MakeArray();
@@ -255,12 +232,9 @@ int CmdRestore(const GlobalOptions& g, const std::string& name, const std::strin
   int rc = kExitOk;
   auto t = LoadTarget(g, name, &rc);
   if (!t) return rc;
-  JobControl control;
-  g_control = &control;
-  std::signal(SIGINT, OnBackupSignal);
-  std::signal(SIGTERM, OnBackupSignal);
-  auto out = RestoreVersion(Env::Default(), t->cfg, *t->index, version, control);
-  g_control = nullptr;
+  LocalJob local(g, "restoring '" + name + "' to " + version);
+  auto out = RestoreVersion(Env::Default(), t->cfg, *t->index, version, local.control());
+  local.Finish();
   if (!out.ok()) return Fail(out.status().WithContext("restore of " + name + "/" + version + " failed (live unchanged)"));
   if (g.json) {
     Json j = Json::MakeObject();

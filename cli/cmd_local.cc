@@ -1,5 +1,4 @@
 // Commands that act on the data dir directly (--local, and `versions`).
-#include <csignal>
 #include <cstdio>
 
 #include "cli.h"
@@ -10,13 +9,6 @@
 
 namespace frb::cli {
 namespace {
-
-JobControl* g_control = nullptr;
-
-// SIGINT/SIGTERM cancel the job cooperatively so staging gets cleaned.
-extern "C" void OnSignal(int) {
-  if (g_control != nullptr) g_control->Cancel();
-}
 
 std::string Age(int64_t created_ms) {
   return HumanDuration(static_cast<double>(NowUnixMillis() - created_ms) / 1000) + " ago";
@@ -30,24 +22,13 @@ int CmdRebuildLocal(const GlobalOptions& g, const std::string& name) {
   const IndexConfig* index = cfg->FindIndex(name);
   if (index == nullptr) return Fail(kExitError, "no index named '" + name + "' in " + cfg->path);
 
-  JobControl control;
-  ProgressPrinter printer;
-  bool tty = StderrIsTty() && !g.json;
-  if (tty) control.SetListener([&](const JobSnapshot& s) { printer.Update(s); });
-  g_control = &control;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
   RebuildOptions opts;
   opts.trigger = "cli";
   opts.job_id = NewJobId();
+  LocalJob local(g, "rebuilding '" + name + "' (job " + opts.job_id + ")");
   RebuildJob job(Env::Default(), *cfg, *index, opts);
-  if (tty) std::fprintf(stderr, "rebuilding '%s' (job %s)\n", name.c_str(), opts.job_id.c_str());
-  JobOutcome out = job.Run(control);
-  g_control = nullptr;
-  if (tty) {
-    control.SetListener(nullptr);
-    printer.Finish(control.Snapshot());
-  }
+  JobOutcome out = job.Run(local.control());
+  local.Finish();
 
   if (g.json) PrintJson(out.ToJson());
   return ReportOutcome(g, out);

@@ -1,5 +1,6 @@
 // Commands that go through the daemon's HTTP API (the default without
-// --local): status, rebuild [--wait], jobs, jobs show, cancel, health.
+// --local): status, rebuild [--wait], jobs, jobs show, cancel, health,
+// backup list/create and restore.
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -99,6 +100,67 @@ double TotalSeconds(const Json& job) {
   return total;
 }
 
+// Follows job `id` to its end (progress on a TTY), then parses its record.
+// On failure to follow, returns nullopt with *rc set.
+std::optional<JobOutcome> FollowJob(const GlobalOptions& g, DaemonClient& c, const std::string& id,
+                                    const std::string& what, int* rc) {
+  bool tty = StderrIsTty() && !g.json;
+  if (tty) std::fprintf(stderr, "%s on %s (job %s)\n", what.c_str(), c.url().c_str(), id.c_str());
+  ProgressPrinter printer;
+  JobSnapshot seen;
+  Json job;
+  for (;;) {
+    auto j = CallOrFail(c, "GET", "/api/v1/jobs/" + id, rc);
+    if (!j) {
+      if (tty) std::fprintf(stderr, "\n");
+      return std::nullopt;
+    }
+    if (!j->ok()) {
+      *rc = Fail(kExitError, "following job " + id + ": " + j->Error());
+      return std::nullopt;
+    }
+    if (Finished(j->json)) {
+      job = std::move(j->json);
+      break;
+    }
+    JobSnapshot s = SnapshotOf(j->json);
+    if (!s.stages.empty()) seen = s;
+    if (tty) printer.Update(s);
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  if (tty) printer.Finish(FinalSnapshot(seen, job));
+  if (g.json) PrintJson(job);
+  auto out = JobOutcome::FromJson(job);
+  if (!out.ok()) {
+    *rc = Fail(kExitError, "job " + id + " ended but its record is unreadable: " +
+                               out.status().message());
+    return std::nullopt;
+  }
+  return std::move(*out);
+}
+
+// POSTs a job request; returns its id, or nullopt with *rc set (exit 4 when
+// the index is busy).
+std::optional<std::string> Enqueue(DaemonClient& c, const std::string& path,
+                                   const std::string& body, int* rc) {
+  auto r = CallOrFail(c, "POST", path, rc, body);
+  if (!r) return std::nullopt;
+  if (r->status == 409) {
+    *rc = Fail(kExitBusy, "busy: " + r->Error());
+    return std::nullopt;
+  }
+  if (!r->ok()) {
+    *rc = Fail(kExitError, r->Error());
+    return std::nullopt;
+  }
+  std::string id = r->json.GetString("job_id");
+  if (id.empty()) {
+    *rc = Fail(kExitError, "the daemon accepted the job but sent no job_id");
+    return std::nullopt;
+  }
+  return id;
+}
+
 }  // namespace
 
 int CmdStatusRemote(const GlobalOptions& g, const std::string& name) {
@@ -127,47 +189,60 @@ int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait)
   auto c = OpenOrFail(g, &rc);
   if (!c) return rc;
   // The trigger shows as "cli" in the job record.
-  auto r = CallOrFail(*c, "POST", "/api/v1/indexes/" + name + "/rebuild", &rc,
-                      R"({"trigger": "cli"})");
-  if (!r) return rc;
-  if (r->status == 409) return Fail(kExitBusy, "busy: " + r->Error());
-  if (!r->ok()) return Fail(kExitError, r->Error());
-  std::string id = r->json.GetString("job_id");
-  if (id.empty()) return Fail(kExitError, "the daemon accepted the job but sent no job_id");
+  auto id = Enqueue(*c, "/api/v1/indexes/" + name + "/rebuild", R"({"trigger": "cli"})", &rc);
+  if (!id) return rc;
   if (!wait) {
-    if (g.json) PrintJson(r->json);
+    if (g.json) PrintJson(Json(Json::Object{{"job_id", *id}, {"index", name}}));
     else std::printf("queued job %s for '%s'; follow it with: faiss-rebuild jobs show %s\n",
-                     id.c_str(), name.c_str(), id.c_str());
+                     id->c_str(), name.c_str(), id->c_str());
     return kExitOk;
   }
+  auto out = FollowJob(g, *c, *id, "rebuilding '" + name + "'", &rc);
+  if (!out) return rc;
+  return ReportOutcome(g, *out);
+}
 
-  bool tty = StderrIsTty() && !g.json;
-  if (tty) std::fprintf(stderr, "rebuilding '%s' on %s (job %s)\n", name.c_str(), c->url().c_str(), id.c_str());
-  ProgressPrinter printer;
-  JobSnapshot seen;
-  Json job;
-  for (;;) {
-    auto j = CallOrFail(*c, "GET", "/api/v1/jobs/" + id, &rc);
-    if (!j) {
-      if (tty) std::fprintf(stderr, "\n");
-      return rc;
-    }
-    if (!j->ok()) return Fail(kExitError, "following job " + id + ": " + j->Error());
-    if (Finished(j->json)) {
-      job = std::move(j->json);
-      break;
-    }
-    JobSnapshot s = SnapshotOf(j->json);
-    if (!s.stages.empty()) seen = s;
-    if (tty) printer.Update(s);
-    std::this_thread::sleep_for(kPollInterval);
-  }
-  if (tty) printer.Finish(FinalSnapshot(seen, job));
-  if (g.json) PrintJson(job);
-  auto out = JobOutcome::FromJson(job);
-  if (!out.ok())
-    return Fail(kExitError, "job " + id + " ended but its record is unreadable: " +
-                                out.status().message());
+int CmdBackupListRemote(const GlobalOptions& g, const std::string& name) {
+  int rc = kExitOk;
+  auto c = OpenOrFail(g, &rc);
+  if (!c) return rc;
+  auto r = CallOrFail(*c, "GET", "/api/v1/indexes/" + name + "/backups", &rc);
+  if (!r) return rc;
+  if (!r->ok()) return Fail(kExitError, r->Error());
+  if (const Json* broken = r->json.Find("broken"); broken && broken->is_array())
+    for (const auto& p : broken->as_array())
+      std::fprintf(stderr, "faiss-rebuild: warning: unreadable backup manifest %s\n",
+                   p.is_string() ? p.as_string().c_str() : p.Dump().c_str());
+  const Json* all = r->json.Find("backups");
+  if (all == nullptr || !all->is_array())
+    return Fail(kExitError, "the daemon's backup list has no \"backups\" array");
+  return PrintBackupList(g, *all);
+}
+
+int CmdBackupCreateRemote(const GlobalOptions& g, const std::string& name) {
+  int rc = kExitOk;
+  auto c = OpenOrFail(g, &rc);
+  if (!c) return rc;
+  auto id = Enqueue(*c, "/api/v1/indexes/" + name + "/backups", "", &rc);
+  if (!id) return rc;
+  auto out = FollowJob(g, *c, *id, "backing up '" + name + "'", &rc);
+  if (!out) return rc;
+  if (!out->status.ok()) return ReportOutcome(g, *out);
+  if (!g.json) std::printf("backed up %s (job %s)\n", out->version_id.c_str(), id->c_str());
+  return kExitOk;
+}
+
+int CmdRestoreRemote(const GlobalOptions& g, const std::string& name, const std::string& version) {
+  int rc = kExitOk;
+  auto c = OpenOrFail(g, &rc);
+  if (!c) return rc;
+  Json body(Json::Object{{"version", version}});
+  auto id = Enqueue(*c, "/api/v1/indexes/" + name + "/restore", body.Dump(), &rc);
+  if (!id) return rc;
+  auto out = FollowJob(g, *c, *id, "restoring '" + name + "' to " + version, &rc);
+  if (!out) return rc;
+  if (out->status.ok() && !g.json)
+    std::printf("restored %s as a new live version (job %s)\n", version.c_str(), id->c_str());
   return ReportOutcome(g, *out);
 }
 

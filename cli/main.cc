@@ -2,6 +2,7 @@
 // in the core library.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 
@@ -21,6 +22,9 @@ int RequireDaemon(const GlobalOptions& g, const char* what) {
 
 int main(int argc, char** argv) {
   using namespace frb::cli;
+  // Past RLIMIT_FSIZE a write fails with EFBIG (reported like a full disk)
+  // instead of the signal killing the command mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"faiss-rebuild: keep FAISS indexes fresh, validated and backed up"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the subcommand
@@ -84,8 +88,10 @@ int main(int argc, char** argv) {
   versions->add_option("name", name, "index name")->required();
   versions->callback([&] { rc = CmdVersionsAll(g, name); });
 
-  // Backup and restore commands act on the data dir whether or not --local
-  // is given (the daemon runs them as jobs only through its API).
+  // list, create and restore go through the daemon (create and restore are
+  // jobs queued behind its other jobs on the index) unless --local; verify
+  // and prune read and prune files and always act on the data dir (prune
+  // takes the index lock, so it never overlaps a daemon job).
   auto* backup = app.add_subcommand("backup", "list, create, verify or prune backups");
   backup->require_subcommand(1);
   backup->fallthrough();
@@ -93,10 +99,12 @@ int main(int argc, char** argv) {
   bool dry_run = false;
   auto* blist = backup->add_subcommand("list", "backups of an index");
   blist->add_option("name", name, "index name")->required();
-  blist->callback([&] { rc = CmdBackupList(g, name); });
+  blist->callback([&] { rc = g.local ? CmdBackupList(g, name) : CmdBackupListRemote(g, name); });
   auto* bcreate = backup->add_subcommand("create", "back up the live version now");
   bcreate->add_option("name", name, "index name")->required();
-  bcreate->callback([&] { rc = CmdBackupCreate(g, name); });
+  bcreate->callback([&] {
+    rc = g.local ? CmdBackupCreate(g, name) : CmdBackupCreateRemote(g, name);
+  });
   auto* bverify = backup->add_subcommand("verify", "decompress and check every byte of backups");
   bverify->add_option("name", name, "index name")->required();
   bverify->add_option("version", version, "version id (default: every backup)");
@@ -109,7 +117,9 @@ int main(int argc, char** argv) {
   auto* restore = app.add_subcommand("restore", "publish an earlier version as a new live version");
   restore->add_option("name", name, "index name")->required();
   restore->add_option("version", version, "version id (see `versions NAME`)")->required();
-  restore->callback([&] { rc = CmdRestore(g, name, version); });
+  restore->callback([&] {
+    rc = g.local ? CmdRestore(g, name, version) : CmdRestoreRemote(g, name, version);
+  });
 
   auto* disk = app.add_subcommand("disk", "space used per index: live, staging, versions, backups");
   disk->callback([&] { rc = CmdDisk(g); });

@@ -1,12 +1,45 @@
 #include "progress.h"
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <string>
 
 #include "cli.h"
 
 namespace frb::cli {
+namespace {
+
+JobControl* g_control = nullptr;
+extern "C" void OnSignal(int) {
+  if (g_control != nullptr) g_control->Cancel();
+}
+
+}  // namespace
+
+LocalJob::LocalJob(const GlobalOptions& g, const std::string& title)
+    : tty_(StderrIsTty() && !g.json) {
+  if (tty_) {
+    control_.SetListener([this](const JobSnapshot& s) { printer_.Update(s); });
+    std::fprintf(stderr, "%s\n", title.c_str());
+  }
+  g_control = &control_;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+}
+
+LocalJob::~LocalJob() { Finish(); }
+
+void LocalJob::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  g_control = nullptr;
+  if (!tty_) return;
+  control_.SetListener(nullptr);
+  printer_.Finish(control_.Snapshot());
+}
 
 void ProgressPrinter::Update(const JobSnapshot& s) {
   if (s.stages.empty()) return;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "frb/job_control.h"
 
@@ -20,6 +21,28 @@ class ProgressPrinter {
 
  private:
   size_t printed_ = 0;
+};
+
+struct GlobalOptions;
+
+// A job run in this process (--local): SIGINT/SIGTERM cancel it
+// cooperatively (so staging is cleaned), and on a TTY without --json its
+// stages are drawn as they run. One at a time per process.
+class LocalJob {
+ public:
+  LocalJob(const GlobalOptions& g, const std::string& title);
+  ~LocalJob();
+  LocalJob(const LocalJob&) = delete;
+  LocalJob& operator=(const LocalJob&) = delete;
+  JobControl& control() { return control_; }
+  // Stops the display: closes every stage line (FAIL unless done).
+  void Finish();
+
+ private:
+  JobControl control_;
+  ProgressPrinter printer_;
+  bool tty_ = false;
+  bool finished_ = false;
 };
 
 }  // namespace frb::cli

@@ -83,6 +83,9 @@ Result<BackupManifest> BackupManifest::Parse(std::string_view text, std::string_
   if (VersionStore::CheckVersionId(m.version_id).ok() == false || m.sha256.size() != 64 ||
       m.compressed_sha256.size() != 64 || m.file != m.version_id + kDataSuffix)
     return Corruption(o + ": missing or malformed version, file or checksums");
+  if (m.version_manifest.GetString("version") != m.version_id)
+    return Corruption(o + ": embeds the manifest of version '" +
+                      m.version_manifest.GetString("version") + "', not '" + m.version_id + "'");
   return m;
 }
 
@@ -158,10 +161,14 @@ Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::str
   // Identical and not known to be damaged: nothing to do. A backup whose
   // last verify failed is made again.
   if (existing.ok() && existing->manifest.sha256 == vm.file_sha256 &&
-      !existing->failed_verify_unix_ms && env_->Exists(DataPath(version)))
+      !existing->failed_verify_unix_ms && env_->Exists(DataPath(version))) {
+    // Still sweep what a crash or a failed prune left (data or state files
+    // whose manifest is gone), or it stays until a backup is really made.
+    FRB_RETURN_IF_ERROR(SweepOrphans());
     return existing;
+  }
 
-  FRB_RETURN_IF_ERROR(env_->CreateDirs(dir_));
+  FRB_RETURN_IF_ERROR(CreateDirsDurable(env_, dir_));  // the first backup creates it
   FRB_RETURN_IF_ERROR(SweepOrphans());
   // zstd's bound is the worst case (incompressible input) plus the manifest.
   FRB_RETURN_IF_ERROR(CheckFreeSpace(env_, dir_, ZSTD_compressBound(fi.size) + (1 << 20),
@@ -204,12 +211,24 @@ Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::str
   bm.version_manifest = vm.ToJson();
   if (s.ok()) s = WriteFileAtomic(env_, ManifestPath(version), bm.Serialize());
   if (!s.ok()) {
+    // The manifest may already be in place (only the directory fsync after
+    // its rename failed): remove it first, or the backup stays listed
+    // without its data.
+    (void)env_->RemoveFile(ManifestPath(version));
     (void)env_->RemoveFile(tmp);
     (void)env_->RemoveFile(data);
     return s.WithContext("backup of " + index_.name + "/" + version);
   }
   *created = true;
-  return info;
+  if (!bc.verify_after_create) return info;
+  FRB_ASSIGN_OR_RETURN(VerifyResult vr, Verify(version, control));
+  if (!vr.ok) {
+    const VerifyProblem& p = vr.problems.front();
+    return Corruption("backup of " + index_.name + "/" + version +
+                      " fails verification right after it was written: " + p.file + ": " +
+                      p.check + ": " + p.detail);
+  }
+  return Get(version);
 }
 
 Status BackupStore::SweepOrphans() {
@@ -272,7 +291,7 @@ Result<VerifyResult> BackupStore::Verify(const std::string& version, JobControl*
     if (fi->size != m.compressed_size)
       add("compressed_size", std::to_string(fi->size) + " bytes, manifest says " +
                                  std::to_string(m.compressed_size));
-    auto st = DecompressFile(env_, data, "", m.shuffle_block, false, control);
+    auto st = DecompressFile(env_, data, "", {.shuffle_block = m.shuffle_block}, control);
     if (!st.ok()) {
       if (st.status().code() != Code::kCorruption) return st.status();
       add("zstd", st.status().message());
@@ -290,8 +309,32 @@ Result<VerifyResult> BackupStore::Verify(const std::string& version, JobControl*
     }
   }
   r.ok = r.problems.empty();
-  FRB_RETURN_IF_ERROR(WriteState(version, r));
+  // The state file is advisory: a backup dir that is read-only (a snapshot,
+  // a restore host's mount) still gets its verification answer.
+  Status ws = WriteState(version, r);
+  if (!ws.ok() && ws.code() != Code::kPermissionDenied) return ws;
   return r;
+}
+
+Json BackupInfo::ToJson(const std::optional<std::string>& live,
+                        const std::optional<std::string>& rollback) const {
+  const BackupManifest& m = manifest;
+  Json j = Json::MakeObject();
+  j["version"] = m.version_id;
+  j["version_created"] = FormatUtcMillis(m.version_created_unix_ms);
+  j["backup_created"] = FormatUtcMillis(m.created_unix_ms);
+  j["size"] = m.size;
+  j["compressed_size"] = m.compressed_size;
+  j["ratio"] = m.ratio();
+  j["byte_shuffle"] = m.shuffle_block != 0;
+  j["verified_at"] = verified_unix_ms ? Json(FormatUtcMillis(*verified_unix_ms)) : Json();
+  if (failed_verify_unix_ms) {
+    j["last_verify_failed_at"] = FormatUtcMillis(*failed_verify_unix_ms);
+    j["verify_error"] = verify_error;
+  }
+  j["live"] = live && *live == m.version_id;
+  j["rollback"] = rollback && *rollback == m.version_id;
+  return j;
 }
 
 Result<Manifest> BackupStore::RestoreFile(const std::string& version, const std::string& dst,
@@ -301,15 +344,17 @@ Result<Manifest> BackupStore::RestoreFile(const std::string& version, const std:
   std::string data = DataPath(version);
   FRB_ASSIGN_OR_RETURN(FileInfo fi, env_->Stat(data));
   if (!fi.is_regular) return InvalidArgument(data + " is not a regular file (symlink?)");
-  // The raw SHA-256 is the end-to-end check (plus zstd's frame checksum);
-  // `backup verify` also checks the compressed one.
-  FRB_ASSIGN_OR_RETURN(CodecStats st,
-                       DecompressFile(env_, data, dst, m.shuffle_block, true, control, false));
+  // zstd's frame checksum guards the bytes now; the raw SHA-256 is the
+  // end-to-end check the caller runs on `dst` (see the header).
+  DecompressOptions opts{.shuffle_block = m.shuffle_block, .sync = true, .hash_raw = false,
+                         .hash_compressed = false};
+  FRB_ASSIGN_OR_RETURN(CodecStats st, DecompressFile(env_, data, dst, opts, control));
   if (st.zst_bytes != m.compressed_size)
     return Corruption(data + ": " + std::to_string(st.zst_bytes) + " bytes, " +
                       ManifestPath(version) + " says " + std::to_string(m.compressed_size));
-  if (st.raw_bytes != m.size || st.raw_sha256 != m.sha256)
-    return Corruption(data + ": decompressed size/SHA-256 does not match " + ManifestPath(version));
+  if (st.raw_bytes != m.size)
+    return Corruption(data + ": decompressed to " + std::to_string(st.raw_bytes) + " bytes, " +
+                      ManifestPath(version) + " says " + std::to_string(m.size));
   FRB_ASSIGN_OR_RETURN(Manifest vm, Manifest::Parse(m.version_manifest.Dump(), ManifestPath(version)));
   if (vm.file_sha256 != m.sha256 || vm.file_size != m.size)
     return Corruption(ManifestPath(version) + ": embedded version manifest disagrees with the backup");

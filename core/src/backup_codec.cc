@@ -54,7 +54,7 @@ double Since(std::chrono::steady_clock::time_point t0) {
 // Used by one producer thread.
 class ChunkSink {
  public:
-  ChunkSink(size_t buf_size, WritableFile* out) : out_(out) {
+  ChunkSink(size_t buf_size, WritableFile* out, bool hash_raw) : out_(out), hash_raw_(hash_raw) {
     for (int i = 0; i < 8; ++i) pool_.push_back(std::make_unique<std::vector<uint8_t>>(buf_size));
     for (auto& b : pool_) free_.push_back(b.get());
     thread_ = std::thread([this] { Run(); });
@@ -92,7 +92,7 @@ class ChunkSink {
       cv_.notify_all();
     }
     thread_.join();
-    *raw_hex = raw_sha_.FinishHex();
+    *raw_hex = hash_raw_ ? raw_sha_.FinishHex() : "";
     *zst_hex = zst_sha_.FinishHex();
     return error_;
   }
@@ -115,7 +115,7 @@ class ChunkSink {
       }
       Status s;
       if (job.raw) {
-        raw_sha_.Update(job.buf->data(), job.n);
+        if (hash_raw_) raw_sha_.Update(job.buf->data(), job.n);
         if (out_ != nullptr) s = out_->Append(job.buf->data(), job.n);
       } else {
         zst_sha_.Update(job.buf->data(), job.n);
@@ -127,6 +127,7 @@ class ChunkSink {
     }
   }
   WritableFile* out_;
+  bool hash_raw_;
   std::vector<std::unique_ptr<std::vector<uint8_t>>> pool_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -209,8 +210,8 @@ Result<CodecStats> CompressFile(Env* env, const std::string& src, const std::str
 }
 
 Result<CodecStats> DecompressFile(Env* env, const std::string& src, const std::string& dst,
-                                  uint64_t shuffle_block, bool sync, JobControl* control,
-                                  bool hash_compressed) {
+                                  const DecompressOptions& opts, JobControl* control) {
+  const uint64_t shuffle_block = opts.shuffle_block;
   auto t0 = std::chrono::steady_clock::now();
   if (shuffle_block > (64u << 20) || shuffle_block % 4 != 0)
     return Corruption(src + ": implausible shuffle block " + std::to_string(shuffle_block));
@@ -227,7 +228,7 @@ Result<CodecStats> DecompressFile(Env* env, const std::string& src, const std::s
   // the writes run on a second thread so a restore costs about as much as
   // a plain `zstd -d`.
   size_t ocap = shuffle_block ? shuffle_block : (1u << 20);
-  ChunkSink sink(std::max<size_t>(ocap, 1u << 20), out.get());
+  ChunkSink sink(std::max<size_t>(ocap, 1u << 20), out.get(), opts.hash_raw);
   // Without shuffle, `obuf` is a plain output window; with it, one block is
   // collected whole before it is unshuffled.
   std::vector<uint8_t>* obuf = sink.Acquire();
@@ -280,7 +281,7 @@ Result<CodecStats> DecompressFile(Env* env, const std::string& src, const std::s
     }
     // Consumed: hand the compressed chunk over for hashing.
     Status s;
-    if (hash_compressed) {
+    if (opts.hash_compressed) {
       s = sink.Submit(ibuf, got, /*raw=*/false);
     } else {
       sink.Release(ibuf);
@@ -300,10 +301,11 @@ Result<CodecStats> DecompressFile(Env* env, const std::string& src, const std::s
   if (status.ok() && fill > 0) status = emit(fill);
   sink.Release(obuf);
   Status drained = sink.Finish(&st.raw_sha256, &st.zst_sha256);
+  if (!opts.hash_compressed) st.zst_sha256.clear();
   FRB_RETURN_IF_ERROR(status);
   FRB_RETURN_IF_ERROR(drained);
   if (out) {
-    if (sync) FRB_RETURN_IF_ERROR(out->Sync());
+    if (opts.sync) FRB_RETURN_IF_ERROR(out->Sync());
     FRB_RETURN_IF_ERROR(out->Close());
   }
   st.seconds = Since(t0);

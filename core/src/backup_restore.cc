@@ -16,8 +16,8 @@
 namespace frb {
 namespace {
 
-// Copies a version's index file into staging through Env (Env has no hard
-// link; versions are read-only so a copy is equally safe), checking it.
+// Copies a version's index file into staging, checking it (the fallback
+// where a hard link is not possible).
 Status CopyVerified(Env* env, const std::string& src, const std::string& dst,
                     const Manifest& m, JobControl& control) {
   FRB_ASSIGN_OR_RETURN(auto in, env->NewSequentialFile(src));
@@ -83,14 +83,15 @@ Result<uint64_t> TreeBytes(Env* env, const std::string& path) {
 
 Status BackupOutgoingVersion(Env* env, const Config& config, const IndexConfig& index,
                              const VersionStore& store, const std::string& version,
-                             JobControl& control) {
+                             JobControl& control, bool prune) {
   BackupStore backups(env, config, index);
   bool created = false;
   auto info = backups.Create(store, version, &control, &created);
   if (!info.ok())
     return info.status().WithContext("backing up outgoing live version " + version);
   RetentionPolicy p = backups.Policy();
-  if (!created || (p.keep_last == 0 && p.keep_daily == 0 && p.keep_weekly == 0)) return Status::Ok();
+  if (!prune || !created || (p.keep_last == 0 && p.keep_daily == 0 && p.keep_weekly == 0))
+    return Status::Ok();
   auto pruned = backups.Prune(store, false);
   if (!pruned.ok()) return pruned.status().WithContext("backup retention after " + version);
   return Status::Ok();
@@ -126,9 +127,17 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
       return InvalidArgument(store.VersionDir(version) +
                              " is not a version directory with a regular index file (symlink?)");
     FRB_ASSIGN_OR_RETURN(src, store.ReadManifest(version));
-    FRB_RETURN_IF_ERROR(CheckFreeSpace(env, staging, src.file_size + (1 << 20),
-                                       "restore of " + index.name + "/" + version));
-    FRB_RETURN_IF_ERROR(CopyVerified(env, store.VersionIndexPath(version), staged, src, control));
+    // Published versions are read-only, so a hard link is as safe as a copy
+    // and costs nothing; the validator and publisher re-hash it either way.
+    // A copy only where links are not possible (e.g. EPERM on some mounts).
+    if (env->LinkFile(store.VersionIndexPath(version), staged).ok()) {
+      out.linked = true;
+    } else {
+      FRB_RETURN_IF_ERROR(CheckFreeSpace(env, staging, src.file_size + (1 << 20),
+                                         "restore of " + index.name + "/" + version));
+      FRB_RETURN_IF_ERROR(
+          CopyVerified(env, store.VersionIndexPath(version), staged, src, control));
+    }
     out.location = "disk";
   } else if (vdir.status().code() == Code::kNotFound) {
     auto info = backups.Get(version);
@@ -169,7 +178,10 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
   FRB_ASSIGN_OR_RETURN(auto live, store.LiveVersion());
   control.EnterStage(Stage::kBackingUp);
   if (live) {
-    FRB_RETURN_IF_ERROR(BackupOutgoingVersion(env, config, index, store, *live, control));
+    // No retention yet: it could remove the very backup being restored,
+    // and a crash before the publish would then lose that version.
+    FRB_RETURN_IF_ERROR(
+        BackupOutgoingVersion(env, config, index, store, *live, control, /*prune=*/false));
     out.backed_up = *live;
   }
 
@@ -186,6 +198,12 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
   std::vector<std::string> pruned;
   FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, index.keep_versions, &pruned));
   out.new_version = m.version_id;
+  // The restored bytes are now a version on disk: retention may run.
+  if (live && backups.Policy().keep_last + backups.Policy().keep_daily +
+                      backups.Policy().keep_weekly > 0) {
+    auto pruned = backups.Prune(store, false);
+    if (!pruned.ok()) out.retention_error = pruned.status().ToString();
+  }
   control.EnterStage(Stage::kDone);
   return out;
 }

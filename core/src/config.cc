@@ -287,6 +287,10 @@ defaults:
     # Group the bytes of each float before compressing; often smaller
     # for Flat and SQ indexes, useless for PQ codes.
     byte_shuffle: false
+    # Decompress and check every new backup right after writing it, so a
+    # bad disk or a bug is caught now, not at restore time (costs about one
+    # decompression; retention pins the newest verified backup).
+    verify_after_create: true
 
 indexes:
   # name becomes a directory: letters, digits, '.', '_', '-', at most 64.

@@ -58,7 +58,8 @@ constexpr std::string_view kValidationKeys[] = {"k",
                                                 "seed"};
 constexpr std::string_view kBackupKeys[] = {"keep_last",    "keep_daily",
                                             "keep_weekly",  "zstd_level",
-                                            "zstd_workers", "byte_shuffle"};
+                                            "zstd_workers", "byte_shuffle",
+                                            "verify_after_create"};
 
 // The FAISS ParameterSpace names the validator and searchd apply.
 struct SearchParamRule {
@@ -199,6 +200,22 @@ class Parser {
                                       std::string_view expect);
   bool Int(const Entry& e, const std::string& path, int64_t min, int64_t max,
            int64_t* out);
+  // true/yes/on or false/no/off.
+  void SetBool(const MapView& m, std::string_view key, const std::string& prefix, bool* out) {
+    const Entry* e = m.Find(key);
+    if (e == nullptr) return;
+    std::string path = prefix + std::string(key);
+    auto s = ScalarOf(*e, path, "true or false");
+    if (!s) return;
+    std::string lower = Lower(*s);
+    if (lower == "true" || lower == "yes" || lower == "on") {
+      *out = true;
+    } else if (lower == "false" || lower == "no" || lower == "off") {
+      *out = false;
+    } else {
+      Add(ValueLoc(*e), path + ": expected true or false, got " + Describe(e->value));
+    }
+  }
   template <typename T>
   void SetInt(const MapView& m, std::string_view key, const std::string& prefix,
               int64_t min, int64_t max, T* out) {
@@ -561,20 +578,8 @@ void Parser::ParseBackups(const MapView& m, const std::string& prefix,
   SetInt(m, "keep_weekly", prefix, 0, kIntMax, &b->keep_weekly);
   SetInt(m, "zstd_level", prefix, 1, 19, &b->zstd_level);
   SetInt(m, "zstd_workers", prefix, 0, kIntMax, &b->zstd_workers);
-  if (const Entry* e = m.Find("byte_shuffle")) {
-    std::string path = prefix + "byte_shuffle";
-    if (auto s = ScalarOf(*e, path, "true or false")) {
-      std::string lower = Lower(*s);
-      if (lower == "true" || lower == "yes" || lower == "on") {
-        b->byte_shuffle = true;
-      } else if (lower == "false" || lower == "no" || lower == "off") {
-        b->byte_shuffle = false;
-      } else {
-        Add(ValueLoc(*e),
-            path + ": expected true or false, got " + Describe(e->value));
-      }
-    }
-  }
+  SetBool(m, "byte_shuffle", prefix, &b->byte_shuffle);
+  SetBool(m, "verify_after_create", prefix, &b->verify_after_create);
 }
 
 void Parser::ParseSearch(const Entry& e, IndexConfig* ic,

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,9 +41,36 @@ std::string WithoutErrorPrefix(std::string message) {
 // d % 7 == 0, IVF...,PQ16x9 needs nbits <= 8, ...). Then applies each search
 // parameter the way the validator will, so one that does not fit the index
 // type (efSearch on IVF) fails here rather than at the first rebuild.
+// Building the empty index is how a factory string is checked, but some
+// components allocate at construction: a product quantizer's codebook is
+// d * 2^nbits floats (16 GiB for PQ64x16 at d=65536). Refuse those before
+// FAISS tries; returns "" when the bound holds.
+std::string CheckConstructionMemory(int dim, const std::string& factory) {
+  constexpr double kLimit = 1024.0 * 1024 * 1024;  // 1 GiB
+  static const std::regex pq(R"(PQ(\d+)x(\d+))");
+  for (std::sregex_iterator it(factory.begin(), factory.end(), pq), end; it != end; ++it) {
+    int nbits = std::atoi((*it)[2].str().c_str());
+    if (nbits > 24) return "PQ with " + std::to_string(nbits) + " bits per code is not supported";
+    double bytes = 4.0 * dim * static_cast<double>(1ull << nbits);
+    if (bytes > kLimit)
+      return it->str() + " at dimension " + std::to_string(dim) + " needs a " +
+             std::to_string(static_cast<long long>(bytes / (1 << 20))) +
+             " MiB codebook (limit 1024 MiB); use fewer bits per code";
+  }
+  // Transforms hold a d_in x d_out matrix (d_out <= d_in here).
+  static const std::regex transform(R"((^|,)(OPQ|PCAR?|PCAW?R?|RR|ITQ)\d*)");
+  double matrix = 4.0 * dim * static_cast<double>(dim);
+  if (matrix > kLimit && std::regex_search(factory, transform))
+    return "a linear transform at dimension " + std::to_string(dim) + " needs up to " +
+           std::to_string(static_cast<long long>(matrix / (1 << 20))) +
+           " MiB (limit 1024 MiB); reduce the dimension first";
+  return "";
+}
+
 std::string CheckFactory(int dim, Metric metric, const std::string& factory,
                          const std::map<std::string, double>& search,
                          std::map<std::string, std::string>* param_errors) {
+  if (std::string big = CheckConstructionMemory(dim, factory); !big.empty()) return big;
   std::unique_ptr<faiss::Index> index;
   try {
     index.reset(

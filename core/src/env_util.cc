@@ -20,6 +20,7 @@ const char* FsOpName(FsOp op) {
     case FsOp::kSyncDir: return "syncdir";
     case FsOp::kSymlink: return "symlink";
     case FsOp::kLock: return "lock";
+    case FsOp::kLink: return "link";
   }
   return "?";
 }
@@ -81,6 +82,17 @@ Result<std::string> ReadFileToString(Env* env, const std::string& path) {
     out.append(buf, got);
   }
   return out;
+}
+
+Status CreateDirsDurable(Env* env, const std::string& path) {
+  std::vector<std::string> missing;  // deepest first
+  for (std::string p = path; !p.empty() && p != "/" && p != "." && !env->Exists(p); p = DirName(p))
+    missing.push_back(p);
+  if (missing.empty()) return Status::Ok();
+  FRB_RETURN_IF_ERROR(env->CreateDirs(path));
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it)
+    FRB_RETURN_IF_ERROR(env->SyncDir(DirName(*it)));
+  return Status::Ok();
 }
 
 Status ReplaceSymlink(Env* env, const std::string& target,
@@ -185,6 +197,11 @@ Status FaultEnv::SyncDir(const std::string& p) {
 Status FaultEnv::Symlink(const std::string& t, const std::string& l) {
   FRB_RETURN_IF_ERROR(Check(FsOp::kSymlink, l));
   return target()->Symlink(t, l);
+}
+
+Status FaultEnv::LinkFile(const std::string& f, const std::string& t) {
+  FRB_RETURN_IF_ERROR(Check(FsOp::kLink, t));
+  return target()->LinkFile(f, t);
 }
 Result<std::unique_ptr<FileLock>> FaultEnv::LockFile(const std::string& p, bool w) {
   FRB_RETURN_IF_ERROR(Check(FsOp::kLock, p));

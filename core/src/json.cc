@@ -196,7 +196,7 @@ class Parser {
         return Fail(pos_, "expected a string key, got " + Describe(pos_));
       }
       key_pos.push_back(pos_);
-      auto& member = obj.emplace_back();
+      auto& member = obj.emplace_back(std::piecewise_construct, std::tuple<>(), std::tuple<>());
       if (!ParseString(&member.first)) return false;
       SkipWs();
       if (!Expect(':')) return false;

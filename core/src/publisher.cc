@@ -25,7 +25,17 @@ Status Publisher::Publish(VersionStore& store, const std::string& staging_dir,
   FRB_RETURN_IF_ERROR(env_->MakeReadOnly(index_path));
   FRB_RETURN_IF_ERROR(env_->MakeReadOnly(manifest_path));
   FRB_RETURN_IF_ERROR(store.CommitVersion(staging_dir, manifest.version_id));
-  FRB_RETURN_IF_ERROR(store.SwapLive(manifest.version_id));
+  Status swapped = store.SwapLive(manifest.version_id);
+  if (!swapped.ok()) {
+    // `live` changes with one rename; when what fails is the directory
+    // fsync after it, the new version is live already (but the swap may not
+    // be durable): say so rather than imply the old one still serves.
+    auto now = store.LiveVersion();
+    if (now.ok() && *now && **now == manifest.version_id)
+      return swapped.WithContext("published " + manifest.version_id +
+                                 " (it is live), but the swap may not survive a power cut");
+    return swapped;
+  }
   auto removed = store.PruneVersions(keep_versions);
   if (!removed.ok()) return removed.status().WithContext("published, but pruning old versions failed");
   if (pruned != nullptr) pruned->insert(pruned->end(), removed->begin(), removed->end());

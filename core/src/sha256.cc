@@ -7,6 +7,10 @@
 #include <cstring>
 #include <memory>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "sha256_internal.h"
 
 namespace frb {
@@ -22,8 +26,12 @@ inline uint32_t LoadBe32(const uint8_t* p) {
 
 bool DetectNi() {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+  // CPUID directly: clang 14's __builtin_cpu_supports does not know "sha".
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool sse41 = (c & (1u << 19)) != 0;             // CPUID.1:ECX.SSE4_1
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return sse41 && (b & (1u << 29)) != 0;                // CPUID.7.0:EBX.SHA
 #else
   return false;
 #endif
@@ -104,6 +112,9 @@ void Sha256::Compress(const uint8_t* blocks, size_t nblocks) {
 }
 
 void Sha256::Update(const void* data, size_t n) {
+  // FAISS writes empty arrays as (nullptr, 0); memcpy from null is undefined
+  // even for zero bytes (UBSan, found by tests/fuzz search_request).
+  if (n == 0) return;
   const auto* p = static_cast<const uint8_t*>(data);
   total_ += n;
   if (buf_len_ > 0) {

@@ -29,8 +29,10 @@ std::string VersionStore::StagingRoot() const { return JoinPath(index_dir_, "sta
 std::string VersionStore::LivePath() const { return JoinPath(index_dir_, "live.faiss"); }
 
 Status VersionStore::Init() {
-  FRB_RETURN_IF_ERROR(env_->CreateDirs(JoinPath(index_dir_, "versions")));
-  FRB_RETURN_IF_ERROR(env_->CreateDirs(StagingRoot()));
+  // Durably: on a first run the index directory (and data_dir/indexes) are
+  // new, and a version published into them must survive a power cut.
+  FRB_RETURN_IF_ERROR(CreateDirsDurable(env_, JoinPath(index_dir_, "versions")));
+  FRB_RETURN_IF_ERROR(CreateDirsDurable(env_, StagingRoot()));
   std::string live_file = LivePath();
   if (!env_->Exists(live_file)) {
     // Dangling until the first publish; then it always resolves.
@@ -128,7 +130,12 @@ Result<Manifest> VersionStore::ReadManifest(const std::string& id) const {
   FRB_RETURN_IF_ERROR(CheckVersionId(id));
   std::string path = JoinPath(VersionDir(id), kManifestFile);
   FRB_ASSIGN_OR_RETURN(std::string text, ReadFileToString(env_, path));
-  return Manifest::Parse(text, path);
+  FRB_ASSIGN_OR_RETURN(Manifest m, Manifest::Parse(text, path));
+  // A sealed manifest of another version (copied or restored into the
+  // wrong directory) is as wrong as a damaged one.
+  if (m.version_id != id)
+    return Corruption(path + ": describes version '" + m.version_id + "', not '" + id + "'");
+  return m;
 }
 
 Status VersionStore::CommitVersion(const std::string& staging_dir,

@@ -126,7 +126,10 @@ Result<double> MeasureRecall(faiss::Index& index, const std::vector<float>& q, i
 
 Status ApplySearchParams(faiss::Index& index, const std::map<std::string, double>& params) {
   faiss::ParameterSpace ps;
-  for (const auto& [name, value] : params) {
+  for (const auto& param : params) {
+    // Not a structured binding: clang 14 cannot capture those in a lambda.
+    const std::string& name = param.first;
+    const double value = param.second;
     FRB_RETURN_IF_ERROR(CallFaiss("set " + name, [&] {
       ps.set_index_parameter(&index, name, value);
     }).WithContext("search parameter '" + name + "'"));
@@ -261,12 +264,28 @@ Result<ValidationReport> Validator::Validate(const IndexConfig& cfg,
       FRB_ASSIGN_OR_RETURN(auto live_index,
                            LoadVerifiedIndex(env_, live->index_path,
                                              FileDigest{lm.file_size, lm.file_sha256}));
-      FRB_RETURN_IF_ERROR(ApplySearchParams(*live_index, cfg.search));
-      FRB_ASSIGN_OR_RETURN(double lr, MeasureRecall(*live_index, q, nq, k, truth));
-      r.live_recall = lr;
-      if (r.recall < lr - *vc.max_recall_drop_vs_live)
-        fail(Fmt("recall: %.4f is worse than the live version's %.4f by more than %.4f",
-                 r.recall, lr, *vc.max_recall_drop_vs_live));
+      // The live index answers these queries only if it has their dimension
+      // (FAISS reads d floats per query: a larger d reads past the buffer),
+      // the same metric and the configured search parameters. It may not:
+      // the configuration changed, or the file is another kind of index.
+      std::string live_metric =
+          live_index->metric_type == faiss::METRIC_INNER_PRODUCT ? "IP" : "L2";
+      Status comparable = live_index->d != cfg.dimension || live_metric != r.metric
+                              ? FailedPrecondition("its index has dimension " +
+                                                   std::to_string(live_index->d) + " and metric " +
+                                                   live_metric + ", the candidate " +
+                                                   std::to_string(cfg.dimension) + " and " + r.metric)
+                              : ApplySearchParams(*live_index, cfg.search);
+      if (!comparable.ok()) {
+        fail("recall: cannot compare with the live version " + lm.version_id + ": " +
+             comparable.message() + " (unset max_recall_drop_vs_live to replace it)");
+      } else {
+        FRB_ASSIGN_OR_RETURN(double lr, MeasureRecall(*live_index, q, nq, k, truth));
+        r.live_recall = lr;
+        if (r.recall < lr - *vc.max_recall_drop_vs_live)
+          fail(Fmt("recall: %.4f is worse than the live version's %.4f by more than %.4f",
+                   r.recall, lr, *vc.max_recall_drop_vs_live));
+      }
     }
   }
   control.SetProgress(1);

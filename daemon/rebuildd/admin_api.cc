@@ -171,18 +171,13 @@ void AdminServer::Routes() {
                 std::vector<VerifyProblem> broken;
                 auto list = BackupStore(daemon_.env(), *cfg, *ic).List(&broken);
                 if (!list.ok()) return SendError(res, 500, list.status().message());
+                VersionStore store(daemon_.env(), cfg->data_dir, ic->name);
+                auto live = store.LiveVersion();
+                auto rollback = store.RollbackVersion();
+                if (!live.ok()) return SendError(res, 500, live.status().message());
+                if (!rollback.ok()) return SendError(res, 500, rollback.status().message());
                 Json all = Json::MakeArray();
-                for (const auto& b : *list) {
-                  Json j = Json::MakeObject();
-                  j["version"] = b.manifest.version_id;
-                  j["created"] = FormatUtcMillis(b.manifest.created_unix_ms);
-                  j["size"] = b.manifest.size;
-                  j["compressed_size"] = b.manifest.compressed_size;
-                  j["ratio"] = b.manifest.ratio();
-                  if (b.verified_unix_ms) j["verified"] = FormatUtcMillis(*b.verified_unix_ms);
-                  if (!b.verify_error.empty()) j["verify_error"] = b.verify_error;
-                  all.Push(std::move(j));
-                }
+                for (const auto& b : *list) all.Push(b.ToJson(*live, *rollback));
                 Json broken_j = Json::MakeArray();
                 for (const auto& p : broken) broken_j.Push(p.file + ": " + p.detail);
                 SendJson(res, 200, Json(Json::Object{{"backups", std::move(all)},

@@ -43,12 +43,14 @@ Status Daemon::Start() {
                                                         : options_.listen_override;
   FRB_ASSIGN_OR_RETURN(TokenAuth auth, TokenAuth::Load(cfg->http_token_file,
                                                        !IsLoopbackHost(HostOf(listen)), listen));
-  FRB_RETURN_IF_ERROR(env_->CreateDirs(cfg->data_dir));
+  FRB_ASSIGN_OR_RETURN(auto data_lock, LockDataDir(env_, cfg->data_dir));
   auto shared = std::make_shared<const Config>(std::move(*cfg));
   {
     std::lock_guard<std::mutex> lock(mu_);
     config_ = shared;
     auth_ = auth;
+    data_lock_ = std::move(data_lock);
+    data_lock_dir_ = shared->data_dir;
   }
   runner_ = std::make_unique<JobRunner>(
       shared->scheduler.max_concurrent_builds,
@@ -67,6 +69,15 @@ Status Daemon::Start() {
                shared->path, shared->indexes.size(), shared->data_dir,
                shared->scheduler.max_concurrent_builds, auth.enabled() ? "token" : "none");
   return Status::Ok();
+}
+
+Result<std::unique_ptr<FileLock>> Daemon::LockDataDir(Env* env, const std::string& data_dir) {
+  FRB_RETURN_IF_ERROR(env->CreateDirs(data_dir));
+  std::string path = JoinPath(data_dir, ".rebuildd.lock");
+  auto lock = env->LockFile(path, /*wait=*/false);
+  if (lock.ok() || lock.status().code() != Code::kBusy) return lock;
+  return Busy("another faiss-rebuildd already serves data dir " + data_dir + " (it holds " + path +
+              "); stop it, or give this one its own data_dir");
 }
 
 void Daemon::OnJobFinished(const JobRequest& req, const JobOutcome& out) {
@@ -102,11 +113,17 @@ Status Daemon::Reload(std::vector<std::string>* problems) {
     std::string listen = options_.listen_override.empty() ? cfg->http_listen
                                                           : options_.listen_override;
     auto auth = TokenAuth::Load(cfg->http_token_file, !IsLoopbackHost(HostOf(listen)), listen);
+    // A new data dir is locked before anything uses it; the old lock is
+    // released only once the new config is in place.
+    std::unique_ptr<FileLock> new_lock;
     if (!auth.ok()) {
       result = auth.status();
-    } else {
-      result = scheduler_->Configure(*cfg);
+    } else if (cfg->data_dir != old->data_dir) {
+      auto l = LockDataDir(env_, cfg->data_dir);
+      if (l.ok()) new_lock = std::move(*l);
+      else result = l.status();
     }
+    if (result.ok()) result = scheduler_->Configure(*cfg);
     if (!result.ok() && problems) problems->push_back(result.message());
     if (result.ok()) {
       if (cfg->http_listen != old->http_listen && options_.listen_override.empty())
@@ -116,6 +133,10 @@ Status Daemon::Reload(std::vector<std::string>* problems) {
       if (cfg->data_dir != old->data_dir)
         spdlog::warn("data_dir changed to {}: jobs from now on use it", cfg->data_dir);
       std::lock_guard<std::mutex> lock(mu_);
+      if (new_lock) {
+        data_lock_ = std::move(new_lock);
+        data_lock_dir_ = cfg->data_dir;
+      }
       config_ = std::make_shared<const Config>(std::move(*cfg));
       auth_ = *auth;
     }
@@ -166,6 +187,11 @@ bool Daemon::Ready(std::string* why) const {
   }
   if (::access(cfg->data_dir.c_str(), W_OK) != 0) {
     *why = "data dir " + cfg->data_dir + " is not writable";
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!data_lock_ || data_lock_dir_ != cfg->data_dir) {
+    *why = "the lock on data dir " + cfg->data_dir + " is not held";
     return false;
   }
   return true;

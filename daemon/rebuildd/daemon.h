@@ -59,7 +59,8 @@ class Daemon {
 
   // /healthz: the scheduler loop ticked recently.
   bool Alive(std::string* why) const;
-  // /readyz: alive, config loaded, data dir writable, not shutting down.
+  // /readyz: alive, config loaded, data dir writable, its lock held, not
+  // shutting down.
   bool Ready(std::string* why) const;
   Json StatusJson() const;
   // kNotFound for an unknown index.
@@ -70,6 +71,9 @@ class Daemon {
  private:
   Json IndexJsonLocked(const Config& cfg, const IndexConfig& ic) const;
   void OnJobFinished(const JobRequest& req, const JobOutcome& out);
+  // Creates `data_dir` and takes its daemon lock (kBusy with the reason when
+  // another daemon holds it).
+  static Result<std::unique_ptr<FileLock>> LockDataDir(Env* env, const std::string& data_dir);
 
   Env* env_;
   DaemonOptions options_;
@@ -78,6 +82,10 @@ class Daemon {
   std::shared_ptr<const Config> config_;
   TokenAuth auth_;
   std::mutex reload_mu_;   // one reload at a time (SIGHUP and API)
+  // Held for the daemon's lifetime on <data_dir>/.rebuildd.lock: a second
+  // daemon on the same data dir refuses to start. Guarded by mu_.
+  std::unique_ptr<FileLock> data_lock_;
+  std::string data_lock_dir_;
   std::atomic<bool> shutting_down_{false};
   int port_ = 0;
   DaemonMetrics metrics_;

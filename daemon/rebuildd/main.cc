@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a client hanging up must not kill us
+  // Past RLIMIT_FSIZE a write fails with EFBIG (reported like a full disk)
+  // instead of the signal killing us mid-publish.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   frb::rebuildd::Daemon daemon(frb::Env::Default(), options);
   s = daemon.Start();

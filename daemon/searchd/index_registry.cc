@@ -1,5 +1,6 @@
 #include "index_registry.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -52,7 +53,37 @@ std::vector<std::string> IndexRegistry::WatchDirs() const {
 
 void IndexRegistry::Refresh() {
   std::lock_guard<std::mutex> lock(refresh_mu_);
+  ReapRetired(std::chrono::milliseconds(0));  // stragglers of earlier swaps
   for (Slot& s : slots_) RefreshSlot(s);
+}
+
+void IndexRegistry::ReapRetired(std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    for (auto it = retired_.begin(); it != retired_.end();) {
+      // use_count() == 1: only this list holds it. A retired version is in
+      // no slot, so no reader can take a new reference: the count cannot
+      // rise again, and the destructor runs here.
+      if (it->use_count() != 1) {
+        ++it;
+        continue;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::string what = (*it)->name + " version " + (*it)->version;
+      it->reset();
+      it = retired_.erase(it);
+      const auto t1 = std::chrono::steady_clock::now();
+      // glibc keeps the freed inverted lists in its heap; hand the pages
+      // back to the kernel, so the process holds one copy of each index
+      // between swaps instead of two.
+      malloc_trim(0);
+      spdlog::info("index {}: freed in {:.3f}s (+{:.3f}s returning the memory)", what,
+                   std::chrono::duration<double>(t1 - t0).count(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+    }
+    if (retired_.empty() || std::chrono::steady_clock::now() >= deadline) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 uint64_t IndexRegistry::ServedBytesExcept(const Slot& slot) const {
@@ -75,7 +106,12 @@ void IndexRegistry::Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li) {
   spdlog::info("index {}: serving version {} ({} vectors, dim {}, params {}, loaded in {:.3f}s){}",
                li->name, li->version, li->ntotal, li->dim, ParamKindName(li->kind),
                li->load_seconds, old ? ", replacing " + old->version : std::string());
-  // `old` is released here; readers still holding it keep it alive.
+  // In-flight queries finish on `old`; it is freed here once they have
+  // (normally within milliseconds), or at a later Refresh.
+  if (old) {
+    retired_.push_back(std::move(old));
+    ReapRetired(std::chrono::seconds(2));
+  }
 }
 
 void IndexRegistry::RefreshSlot(Slot& slot) {
@@ -99,7 +135,8 @@ void IndexRegistry::RefreshSlot(Slot& slot) {
   // count until the swap.
   auto manifest = slot.store.ReadManifest(id);
   const uint64_t new_bytes = manifest.ok() ? manifest->file_size : 0;
-  const uint64_t others = ServedBytesExcept(slot);
+  uint64_t others = ServedBytesExcept(slot);
+  for (const auto& r : retired_) others += r->file_size;  // still held by a query
   const uint64_t old_bytes = cur ? cur->file_size : 0;
   std::string previous;  // version to fall back to after an unready swap
   if (options_.memory_limit_bytes > 0 && cur &&
@@ -117,21 +154,20 @@ void IndexRegistry::RefreshSlot(Slot& slot) {
     spdlog::warn("index {}: old + new version exceed the memory limit; unloading {} "
                  "first (index unready until {} is loaded)", name, cur->version, id);
     previous = cur->version;
-    std::weak_ptr<const LoadedIndex> gone = cur;
-    cur.reset();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      slot.current.reset();
+      retired_.push_back(std::move(slot.current));
     }
+    cur.reset();
     metrics_->ClearLoaded(name);
     // In-flight queries still hold the old index; wait (bounded) for them so
-    // the memory is really free before the new one is read.
-    for (int i = 0; i < 500 && !gone.expired(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // the memory is really free, here, before the new one is read.
+    ReapRetired(std::chrono::seconds(5));
   }
 
   auto loaded = LoadedIndex::Load(env_, slot.store, *slot.cfg, id, options_.param_factor);
   if (loaded.ok()) {
+    cur.reset();  // this reference would keep Publish from freeing the old version
     Publish(slot, std::move(loaded).value());
     slot.refused.clear();
     return;

@@ -2,9 +2,11 @@
 // has a slot holding a std::shared_ptr<const LoadedIndex>. Readers copy the
 // pointer (under a short lock) and search without any lock, so a swap never
 // waits for queries and in-flight queries finish on the version they
-// started with; the old version is freed when its last reader lets go.
+// started with; the old version is freed once its last reader lets go, on
+// the loader thread (ReapRetired), never on a request thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -65,12 +67,21 @@ class IndexRegistry {
   void RefreshSlot(Slot& slot);
   void Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li);
   uint64_t ServedBytesExcept(const Slot& slot) const;
+  // Frees the retired versions no reader holds any more, here, on the
+  // refreshing (loader) thread; waits up to `wait` for in-flight queries to
+  // let go. Without this, the last query to finish on an old version would
+  // free it: hundreds of MB of munmap/free on a request thread, in that
+  // request's latency.
+  void ReapRetired(std::chrono::milliseconds wait);
 
   Env* env_;
   Config config_;
   RegistryOptions options_;
   SearchMetrics* metrics_;
   std::mutex refresh_mu_;
+  // Versions swapped out: kept referenced so no query thread ever drops the
+  // last reference (guarded by refresh_mu_).
+  std::vector<std::shared_ptr<const LoadedIndex>> retired_;
   mutable std::mutex mu_;  // guards Slot::current of every slot
   std::vector<Slot> slots_;  // fixed after construction
   std::map<std::string, size_t, std::less<>> by_name_;

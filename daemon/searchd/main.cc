@@ -2,6 +2,8 @@
 // configured index and hot-reloads each new version (BRIEF "Contract:
 // search server"). A thin program: the work is in the frb_searchd library.
 #include <signal.h>
+#include <atomic>
+#include <systemd/sd-daemon.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -74,6 +76,13 @@ int main(int argc, char** argv) {
   app.add_option("--poll-ms", poll_ms, "polling interval of the live pointers")
       ->check(CLI::PositiveNumber);
   app.add_flag("--no-inotify", no_inotify, "only poll the live pointers");
+  frb::searchd::LoaderPriority loader;
+  app.add_option("--loader-nice", loader.nice,
+                 "nice value of the thread that loads new versions (0-19)")
+      ->check(CLI::Range(0, 19));
+  app.add_flag("--loader-idle", loader.idle,
+               "load new versions in SCHED_IDLE (only on idle CPU time; may delay swaps "
+               "for long under saturation)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   CLI11_PARSE(app, argc, argv);
 
@@ -133,8 +142,21 @@ int main(int argc, char** argv) {
   // Indexes load on the watcher thread, so /healthz answers at once and
   // /readyz says 503 until every index is loaded.
   frb::searchd::LiveWatcher watcher(&registry, std::chrono::milliseconds(poll_ms),
-                                     !no_inotify);
+                                     !no_inotify, loader);
   watcher.Start();
+  // systemd (Type=notify): ready once the socket is bound (/readyz covers
+  // index loading); WATCHDOG=1 at half of WatchdogSec while serving.
+  sd_notify(0, "READY=1");
+  std::atomic<bool> stopping{false};
+  std::thread watchdog([&] {
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0) return;
+    while (!stopping) {
+      sd_notify(0, "WATCHDOG=1");
+      for (uint64_t slept = 0; slept < usec / 2 && !stopping; slept += 50000)
+        std::this_thread::sleep_for(std::chrono::microseconds(50000));
+    }
+  });
   std::thread signal_waiter([&] {
     uint64_t n = 0;
     while (read(g_stop_fd, &n, sizeof(n)) < 0 && errno == EINTR) {
@@ -148,6 +170,9 @@ int main(int argc, char** argv) {
     OnStopSignal(0);  // wakes the waiter
   }
   signal_waiter.join();
+  sd_notify(0, "STOPPING=1");
+  stopping = true;
+  watchdog.join();
   watcher.Stop();
   return run.ok() ? 0 : 1;
 }

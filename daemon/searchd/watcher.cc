@@ -1,6 +1,8 @@
 #include "watcher.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -16,8 +18,8 @@
 namespace frb::searchd {
 
 LiveWatcher::LiveWatcher(IndexRegistry* registry, std::chrono::milliseconds poll,
-                         bool use_inotify)
-    : registry_(registry), poll_(poll), use_inotify_(use_inotify) {}
+                         bool use_inotify, LoaderPriority priority)
+    : registry_(registry), poll_(poll), use_inotify_(use_inotify), priority_(priority) {}
 
 LiveWatcher::~LiveWatcher() { Stop(); }
 
@@ -40,10 +42,14 @@ void LiveWatcher::Stop() {
 }
 
 void LiveWatcher::Run() {
-  // Loading a version (SHA-256 of the file, deserializing, warm-up) is CPU
-  // work beside the searches; at a lower priority it takes a little longer
-  // instead of raising query latency. Linux applies nice per thread.
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10) != 0)
+  // See LoaderPriority. Linux applies nice and the policy per thread.
+  if (priority_.idle) {
+    sched_param sp{};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+      spdlog::warn("cannot put the loader thread in SCHED_IDLE");
+  }
+  if (priority_.nice > 0 &&
+      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), priority_.nice) != 0)
     spdlog::debug("cannot lower the watcher thread's priority: {}", std::strerror(errno));
   int ino = use_inotify_ ? inotify_init1(IN_NONBLOCK | IN_CLOEXEC) : -1;
   if (use_inotify_ && ino < 0)

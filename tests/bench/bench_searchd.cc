@@ -1,54 +1,48 @@
 // faiss-searchd over HTTP vs in-process FAISS on the same queries (BRIEF
-// "Performance targets": HTTP QPS >= 0.8x in-process, IVF, nprobe 16).
+// "Performance targets": HTTP QPS >= 0.8x in-process, IVF, nprobe 16), and
+// latency while new versions are swapped in under saturation load.
 //
 //   bench_searchd [--n 1000000] [--dim 128] [--nlist 4096] [--nprobe 16]
-//                 [--clients C] [--seconds 10] [--rounds 3] [--swaps 0] [--dir DIR]
+//                 [--clients C] [--seconds 10] [--rounds 3] [--dir DIR]
+//                 [--swaps 0] [--steady-seconds 20] [--swap-gap-ms 0]
+//                 [--server-arg ARG]... [--server-bin PATH]
 //
-// Builds and publishes one version with RebuildJob, then measures, for the
-// same single-vector queries and the same concurrency C (default: cores):
+// Builds and publishes one version with RebuildJob (reused when DIR already
+// holds one), then measures, for the same single-vector queries and the same
+// concurrency C (default: cores):
 //   in-process: C threads calling index->search(1 query), 1 OpenMP thread each;
 //   HTTP:       C keep-alive client threads against a real faiss-searchd.
-// --swaps N then saturates the server (2 x C clients) while `live` is
-// flipped N times between the version and a re-published copy of it (same
-// bytes, new version id: every flip is a full load + SHA-256 + swap), and
-// reports failed requests and p99 during the swaps vs without them.
 // The two modes alternate for --rounds rounds and the medians are compared,
 // so load from other processes on a shared machine hits both alike.
 // The HTTP clients run on the same machine, so they take CPU from the server:
 // the ratio is a lower bound of what a remote client would see.
+//
+// --swaps N then saturates the server (2 x C clients): a steady phase
+// (--steady-seconds, half before and half after the swaps), and the swap
+// phase, in which `live` is flipped N times between the version and a
+// re-published copy of it (same bytes, new version id: every flip is a full
+// load + SHA-256 + swap), the next flip --swap-gap-ms after the previous one
+// is served. Every request is recorded with its start time; reported are
+// failed requests, p99 over all requests of each phase (the target: swap
+// p99 <= 2 x steady p99), the worst 2-s slice of each phase, and the p99 of
+// the requests that overlapped a load (flip .. served + 0.25 s) vs the rest.
 #include <faiss/AutoTune.h>
 #include <faiss/Index.h>
 #include <faiss/index_io.h>
-#include <fcntl.h>
 #include <omp.h>
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
-#include <string>
-#include <thread>
-#include <vector>
 
-#include "../../daemon/searchd/mini_http_client.h"
-#include "frb/config.h"
-#include "frb/env.h"
 #include "frb/json.h"
 #include "frb/manifest.h"
-#include "frb/rebuild.h"
-#include "frb/store.h"
-#include "synth.h"
+#include "searchd_bench_util.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using frb::bench::Clock;
+using frb::bench::Figures;
+using frb::bench::MiniHttpClient;
+using frb::bench::Sample;
 
 struct Args {
   int64_t n = 1000000;
@@ -59,86 +53,23 @@ struct Args {
   double seconds = 10;
   int rounds = 3;
   int swaps = 0;  // stretch: swaps under saturation load
+  double steady_seconds = 20;
+  int swap_gap_ms = 0;
+  std::vector<std::string> server_args;
+  std::string server_bin = std::string(FRB_BIN_DIR) + "/daemon/searchd/faiss-searchd";
   std::string dir;
 };
 
-struct Figures {
-  double qps = 0;
-  double cpu_ms_per_query = 0;  // CPU of every process involved, per query
-  double p50_ms = 0;
-  double p99_ms = 0;
-  int64_t errors = 0;
-};
-
-// CPU seconds used so far by this process (all threads).
-double SelfCpu() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-// CPU seconds used so far by process `pid` (utime + stime of /proc/PID/stat).
-double ProcCpu(pid_t pid) {
-  if (pid <= 0) return 0;
-  std::string text;
-  if (FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r")) {
-    char buf[4096];
-    size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-    std::fclose(f);
-    text.assign(buf, n);
+// Worst p99 over consecutive `slice_s` slices of [t0, t1) (by request start).
+double WorstSliceP99(const std::vector<Sample>& s, double t0, double t1, double slice_s) {
+  double worst = 0;
+  for (double a = t0; a + slice_s / 2 < t1; a += slice_s) {
+    std::vector<double> lat;
+    for (const Sample& x : s)
+      if (x.start_s >= a && x.start_s < a + slice_s) lat.push_back(x.lat_ms);
+    if (lat.size() >= 50) worst = std::max(worst, frb::bench::Pct(lat, 0.99));
   }
-  size_t p = text.rfind(')');  // the command name may hold spaces
-  if (p == std::string::npos) return 0;
-  unsigned long long utime = 0, stime = 0;
-  // Fields after ")": state(3) ... utime(14) stime(15).
-  std::sscanf(text.c_str() + p + 2,
-              "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime);
-  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
-}
-
-double Pct(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t i = static_cast<size_t>(p * (v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + i, v.end());
-  return v[i];
-}
-
-// Runs `clients` threads calling one(thread, query#) for `seconds`. CPU is
-// counted for this process and, when given, the server process.
-template <typename F>
-Figures Drive(int clients, double seconds, int nq, pid_t server, F one) {
-  const double cpu0 = SelfCpu() + ProcCpu(server);
-  std::atomic<bool> stop{false};
-  std::vector<std::vector<double>> lat(clients);
-  std::atomic<int64_t> errors{0};
-  std::vector<std::thread> th;
-  auto start = Clock::now();
-  for (int t = 0; t < clients; ++t) {
-    th.emplace_back([&, t] {
-      int q = t * 7919 % nq;
-      while (!stop) {
-        auto s = Clock::now();
-        if (!one(t, q)) ++errors;
-        lat[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
-        q = (q + 1) % nq;
-      }
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& x : th) x.join();
-  double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = SelfCpu() + ProcCpu(server) - cpu0;
-  std::vector<double> all;
-  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
-  Figures f;
-  f.qps = all.size() / wall;
-  f.cpu_ms_per_query = all.empty() ? 0 : 1000 * cpu / all.size();
-  f.p50_ms = Pct(all, 0.50);
-  f.p99_ms = Pct(all, 0.99);
-  f.errors = errors;
-  return f;
+  return worst;
 }
 
 }  // namespace
@@ -155,7 +86,11 @@ int main(int argc, char** argv) {
     else if (k == "--clients") a.clients = std::atoi(v.c_str());
     else if (k == "--seconds") a.seconds = std::atof(v.c_str());
     else if (k == "--swaps") a.swaps = std::atoi(v.c_str());
-    else if (k == "--rounds") a.rounds = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--steady-seconds") a.steady_seconds = std::atof(v.c_str());
+    else if (k == "--swap-gap-ms") a.swap_gap_ms = std::atoi(v.c_str());
+    else if (k == "--server-arg") a.server_args.push_back(v);
+    else if (k == "--server-bin") a.server_bin = v;
+    else if (k == "--rounds") a.rounds = std::max(0, std::atoi(v.c_str()));
     else if (k == "--dir") a.dir = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
@@ -169,48 +104,17 @@ int main(int argc, char** argv) {
     char tmpl[] = "/tmp/bench_searchd.XXXXXX";
     a.dir = mkdtemp(tmpl);
   }
-  const std::string source = frb::JoinPath(a.dir, "vecs.npy");
-  const std::string config_path = frb::JoinPath(a.dir, "config.yaml");
   std::printf("bench_searchd: n=%lld dim=%d IVF%d,Flat nprobe=%d clients=%d %gs/phase\n",
               static_cast<long long>(a.n), a.dim, a.nlist, a.nprobe, a.clients, a.seconds);
-  if (!env->Exists(source)) {
-    auto st = frb::synth::WriteNpy(env, source, a.n, a.dim, 7, 1024);
-    if (!st.ok()) {
-      std::fprintf(stderr, "%s\n", st.ToString().c_str());
-      return 1;
-    }
-  }
-  const int64_t train = std::min<int64_t>(a.n, 40LL * a.nlist);
-  std::string yaml = "data_dir: " + frb::JoinPath(a.dir, "data") +
-                     "\nindexes:\n  - name: bench\n    source: { path: " + source +
-                     ", format: npy }\n    dimension: " + std::to_string(a.dim) +
-                     "\n    metric: L2\n    factory: \"IVF" + std::to_string(a.nlist) +
-                     ",Flat\"\n    train_sample: " + std::to_string(train) +
-                     "\n    search: { nprobe: " + std::to_string(a.nprobe) +
-                     " }\n    validation: { queries: 100, latency_queries: 50,"
-                     " min_recall: 0.1, max_p99_ms: 10000 }\n";
-  if (!frb::WriteFileAtomic(env, config_path, yaml).ok()) return 1;
-  auto cfg = frb::LoadConfig(env, config_path);
-  if (!cfg.ok()) {
-    std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
+  std::printf("load average at start: %s\n", frb::bench::LoadAvg().c_str());
+  frb::bench::BenchIndex bi;
+  if (auto st = frb::bench::SetUpIndex(env, a.dir, a.n, a.dim, a.nlist, a.nprobe, &bi);
+      !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
     return 1;
   }
-  frb::VersionStore store(env, cfg->data_dir, "bench");
-  auto live = store.LiveVersion();
-  std::string version = live.ok() && *live ? **live : "";
-  if (version.empty()) {
-    auto t0 = Clock::now();
-    frb::JobControl control;
-    frb::RebuildJob job(env, *cfg, cfg->indexes[0], frb::RebuildOptions{});
-    frb::JobOutcome out = job.Run(control);
-    if (!out.status.ok()) {
-      std::fprintf(stderr, "build failed: %s\n", out.status.ToString().c_str());
-      return 1;
-    }
-    version = out.version_id;
-    std::printf("built %s in %.1fs\n", version.c_str(),
-                std::chrono::duration<double>(Clock::now() - t0).count());
-  }
+  frb::VersionStore store(env, bi.cfg.data_dir, "bench");
+  const std::string& version = bi.version;
 
   // The same queries for both sides: held-out rows of the same distribution.
   const int nq = 2000;
@@ -224,47 +128,43 @@ int main(int argc, char** argv) {
   }
 
   // The in-process side: the same file, the same nprobe.
-  std::unique_ptr<faiss::Index> idx(faiss::read_index(store.VersionIndexPath(version).c_str()));
-  faiss::ParameterSpace().set_index_parameter(idx.get(), "nprobe", a.nprobe);
+  std::unique_ptr<faiss::Index> idx;
+  if (a.rounds > 0) {
+    idx.reset(faiss::read_index(store.VersionIndexPath(version).c_str()));
+    faiss::ParameterSpace().set_index_parameter(idx.get(), "nprobe", a.nprobe);
+  }
 
   const std::string port_file = frb::JoinPath(a.dir, "port");
   ::unlink(port_file.c_str());
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = ::open(frb::JoinPath(a.dir, "searchd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 2);
-    std::string bin = std::string(FRB_BIN_DIR) + "/daemon/searchd/faiss-searchd";
-    execl(bin.c_str(), bin.c_str(), "--config", config_path.c_str(), "--listen",
-          "127.0.0.1:0", "--port-file", port_file.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
+  std::vector<std::string> server_argv = {a.server_bin, "--config", bi.config_path,
+                                          "--listen", "127.0.0.1:0", "--port-file", port_file};
+  for (const std::string& s : a.server_args) server_argv.push_back(s);
+  const pid_t pid = frb::bench::Spawn(server_argv, frb::JoinPath(a.dir, "searchd.log"));
+  const int port = frb::bench::WaitPort(env, pid, port_file, 10);
+  if (port == 0 || !frb::bench::WaitReady(port, pid, 600)) {
+    std::fprintf(stderr, "faiss-searchd did not become ready (see %s/searchd.log)\n",
+                 a.dir.c_str());
+    frb::bench::StopGroup(pid);
+    return 1;
   }
-  int port = 0;
-  for (int i = 0; i < 400 && port == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    auto text = frb::ReadFileToString(env, port_file);
-    if (text.ok()) port = std::atoi(text->c_str());
-  }
-  frb::searchd::testing::MiniHttpClient probe(port);
-  for (int i = 0; i < 6000 && probe.Get("/readyz").status != 200; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::vector<std::unique_ptr<frb::searchd::testing::MiniHttpClient>> conns;
-  for (int t = 0; t < a.clients; ++t)
-    conns.push_back(std::make_unique<frb::searchd::testing::MiniHttpClient>(port));
+  std::vector<std::unique_ptr<MiniHttpClient>> conns;
+  for (int t = 0; t < a.clients; ++t) conns.push_back(std::make_unique<MiniHttpClient>(port));
 
-  std::printf("%-6s %-12s %10s %10s %10s %12s %8s\n", "round", "mode", "QPS", "p50 ms",
-              "p99 ms", "CPU ms/query", "errors");
   std::vector<Figures> in_r, http_r;
   std::vector<double> ratios;
   int64_t http_errors = 0;
+  if (a.rounds > 0)
+    std::printf("%-6s %-12s %10s %10s %10s %12s %8s\n", "round", "mode", "QPS", "p50 ms",
+                "p99 ms", "CPU ms/query", "errors");
   for (int r = 0; r < a.rounds; ++r) {
-    Figures inproc = Drive(a.clients, a.seconds, nq, 0, [&](int, int q) {
+    Figures inproc = frb::bench::Drive(a.clients, a.seconds, nq, 0, [&](int, int q) {
       omp_set_num_threads(1);
       float d[10];
       faiss::Index::idx_t l[10];
       idx->search(1, &xq[static_cast<size_t>(q) * a.dim], 10, d, l);
       return l[0] >= 0;
     });
-    Figures http = Drive(a.clients, a.seconds, nq, pid, [&](int t, int q) {
+    Figures http = frb::bench::Drive(a.clients, a.seconds, nq, pid, [&](int t, int q) {
       auto res = conns[t]->Post("/api/v1/indexes/bench/search", bodies[q]);
       return res.status == 200;
     });
@@ -272,7 +172,6 @@ int main(int argc, char** argv) {
                            std::pair<const char*, Figures&>{"http", http}})
       std::printf("%-6d %-12s %10.0f %10.3f %10.3f %12.3f %8lld\n", r + 1, name, f.qps,
                   f.p50_ms, f.p99_ms, f.cpu_ms_per_query, static_cast<long long>(f.errors));
-    std::fflush(stdout);
     in_r.push_back(inproc);
     http_r.push_back(http);
     ratios.push_back(http.qps / inproc.qps);
@@ -289,6 +188,7 @@ int main(int argc, char** argv) {
           ::link(store.VersionIndexPath(version).c_str(),
                  store.VersionIndexPath(copy_id).c_str()) != 0) {
         std::fprintf(stderr, "cannot create the copy version\n");
+        frb::bench::StopGroup(pid);
         return 1;
       }
       m->version_id = copy_id;
@@ -296,75 +196,153 @@ int main(int argc, char** argv) {
                .ok())
         return 1;
     }
-    std::vector<std::unique_ptr<frb::searchd::testing::MiniHttpClient>> sat;
-    for (int t = 0; t < 2 * a.clients; ++t)
-      sat.push_back(std::make_unique<frb::searchd::testing::MiniHttpClient>(port));
+    const int sat_clients = 2 * a.clients;
+    std::vector<std::unique_ptr<MiniHttpClient>> sat;
+    for (int t = 0; t < sat_clients; ++t) sat.push_back(std::make_unique<MiniHttpClient>(port));
     auto load = [&](int t, int q) {
       return sat[t]->Post("/api/v1/indexes/bench/search", bodies[q]).status == 200;
     };
-    Figures steady = Drive(2 * a.clients, a.seconds, nq, pid, load);
-    std::atomic<bool> swapping{true};
-    double swap_wall = 0;
+    std::printf("saturation: %d clients, load average %s\n", sat_clients,
+                frb::bench::LoadAvg().c_str());
+    // Steady: half before the swaps, half after (drift on a shared machine
+    // then hits both phases alike).
+    std::vector<Sample> steady1, steady2;
+    Figures s1 = frb::bench::Drive(sat_clients, a.steady_seconds / 2, nq, pid, load, &steady1);
+
+    struct Swap {
+      double flip_s = 0, served_s = 0;
+    };
+    std::vector<Swap> swaps;
+    std::atomic<bool> stop{false};
+    const auto epoch = Clock::now();
+    const double cpu0 = frb::bench::SelfCpu() + frb::bench::GroupCpu(pid);
     std::thread swapper([&] {
-      frb::searchd::testing::MiniHttpClient admin(port);
-      auto t0 = Clock::now();
+      MiniHttpClient admin(port);
+      auto since = [&] { return std::chrono::duration<double>(Clock::now() - epoch).count(); };
       for (int i = 0; i < a.swaps; ++i) {
         const std::string target = i % 2 == 0 ? copy_id : version;
+        Swap sw;
+        sw.flip_s = since();
         if (!frb::ReplaceSymlink(env, "versions/" + target,
                                  frb::JoinPath(store.IndexDir(), "live")).ok())
           break;
         while (admin.Get("/api/v1/indexes").body.find("\"version\":\"" + target) ==
                std::string::npos)
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        sw.served_s = since();
+        swaps.push_back(sw);
+        if (a.swap_gap_ms > 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(a.swap_gap_ms));
       }
-      swap_wall = std::chrono::duration<double>(Clock::now() - t0).count();
-      swapping = false;
+      stop = true;
     });
-    // Drive in slices until the swapper is done, so the figures cover
-    // exactly the swapping period (+ at most one slice).
-    std::vector<Figures> during;
-    while (swapping) during.push_back(Drive(2 * a.clients, 2, nq, pid, load));
+    std::vector<Sample> during = frb::bench::RunLoad(sat_clients, nq, epoch, stop, load);
     swapper.join();
+    const double swap_wall = std::chrono::duration<double>(Clock::now() - epoch).count();
+    const double swap_cpu = frb::bench::SelfCpu() + frb::bench::GroupCpu(pid) - cpu0;
+    const double hwm_mib = frb::bench::GroupStatusMiB(pid, "VmHWM");
+    const double rss_mib = frb::bench::GroupStatusMiB(pid, "VmRSS");
+    Figures s2 = frb::bench::Drive(sat_clients, a.steady_seconds / 2, nq, pid, load, &steady2);
     if (a.swaps % 2 == 1)  // leave the original live
       frb::ReplaceSymlink(env, "versions/" + version, frb::JoinPath(store.IndexDir(), "live"))
           .ok();
-    int64_t errs = 0;
-    double q = 0, p99 = 0;
-    for (auto& f : during) {
-      errs += f.errors;
-      q += f.qps;
-      p99 = std::max(p99, f.p99_ms);
+
+    // Steady: both halves pooled; slices within each half.
+    std::vector<Sample> steady = steady1;
+    steady.insert(steady.end(), steady2.begin(), steady2.end());
+    Figures st = frb::bench::Summarize(steady, 0, 0);
+    st.qps = (s1.qps + s2.qps) / 2;
+    st.cpu_ms_per_query = (s1.cpu_ms_per_query + s2.cpu_ms_per_query) / 2;
+    const double st_worst = std::max(WorstSliceP99(steady1, 0, a.steady_seconds / 2, 2),
+                                     WorstSliceP99(steady2, 0, a.steady_seconds / 2, 2));
+    Figures sw = frb::bench::Summarize(during, swap_wall, swap_cpu);
+    const double sw_worst = WorstSliceP99(during, 0, swap_wall, 2);
+    // Requests overlapping a load (flip .. served + 0.25 s: the old version
+    // is released right after the swap) vs the rest of the swap phase.
+    std::vector<double> in_load, outside;
+    for (const Sample& x : during) {
+      bool hit = false;
+      for (const auto& w : swaps)
+        if (x.start_s < w.served_s + 0.25 && x.start_s + x.lat_ms / 1000 > w.flip_s) {
+          hit = true;
+          break;
+        }
+      (hit ? in_load : outside).push_back(x.lat_ms);
     }
-    std::printf("saturation (%d clients): steady %.0f QPS p99 %.3f ms errors %lld\n",
-                2 * a.clients, steady.qps, steady.p99_ms, static_cast<long long>(steady.errors));
-    std::printf("during %d swaps (%.1fs): %.0f QPS, worst 2-s-slice p99 %.3f ms (%.2fx steady), "
-                "failed requests %lld\n",
-                a.swaps, swap_wall, q / during.size(), p99, p99 / steady.p99_ms,
-                static_cast<long long>(errs));
-    http_errors += errs;
+    double load_s = 0;
+    for (const auto& w : swaps) load_s += w.served_s - w.flip_s;
+    // The swap instants: the swapper sees the new version within ~20 ms of
+    // the swap, and the old version is freed right after it. Requests that
+    // overlap [served - 0.1 s, served + 0.3 s] vs the rest; and where the
+    // slow requests (> 2 x steady p99) of the swap phase fall.
+    std::vector<double> at_swap, off_swap;
+    int64_t slow = 0, slow_at_swap = 0;
+    for (const Sample& x : during) {
+      bool hit = false;
+      for (const auto& w : swaps)
+        if (x.start_s < w.served_s + 0.3 && x.start_s + x.lat_ms / 1000 > w.served_s - 0.1) {
+          hit = true;
+          break;
+        }
+      (hit ? at_swap : off_swap).push_back(x.lat_ms);
+      if (x.lat_ms > 2 * st.p99_ms) {
+        ++slow;
+        if (hit) ++slow_at_swap;
+      }
+    }
+    std::printf("steady  (%.0fs, before+after): %.0f QPS, p50 %.3f ms, p99 %.3f ms, worst "
+                "2-s slice p99 %.3f ms, CPU %.3f ms/query, errors %lld (%.0f / %.0f QPS)\n",
+                a.steady_seconds, st.qps, st.p50_ms, st.p99_ms, st_worst, st.cpu_ms_per_query,
+                static_cast<long long>(st.errors), s1.qps, s2.qps);
+    std::printf("swaps   (%zu of %d in %.1fs, mean time flip->served %.2fs): %.0f QPS, p50 %.3f "
+                "ms, p99 %.3f ms, worst 2-s slice p99 %.3f ms, CPU %.3f ms/query, errors %lld\n",
+                swaps.size(), a.swaps, swap_wall, swaps.empty() ? 0 : load_s / swaps.size(),
+                sw.qps, sw.p50_ms, sw.p99_ms, sw_worst, sw.cpu_ms_per_query,
+                static_cast<long long>(sw.errors));
+    std::printf("        requests overlapping a load: %zu, p99 %.3f ms; the others: %zu, p99 "
+                "%.3f ms\n",
+                in_load.size(), frb::bench::Pct(in_load, 0.99), outside.size(),
+                frb::bench::Pct(outside, 0.99));
+    std::printf("        requests overlapping a swap instant (served -0.1 s .. +0.3 s; %.1f%% of "
+                "the phase): %zu, p99 %.3f ms; the others: %zu, p99 %.3f ms; slow requests "
+                "(> 2 x steady p99): %lld, of which %lld at a swap instant\n",
+                swap_wall > 0 ? 100 * 0.4 * swaps.size() / swap_wall : 0, at_swap.size(),
+                frb::bench::Pct(at_swap, 0.99), off_swap.size(), frb::bench::Pct(off_swap, 0.99),
+                static_cast<long long>(slow), static_cast<long long>(slow_at_swap));
+    std::printf("swap p99 / steady p99: %.2fx (target <= 2); worst slice / worst slice: %.2fx; "
+                "worst swap slice / steady p99 (the metric before 2026-11-21 16:00): %.2fx; "
+                "failed requests: %lld (target 0); server peak RSS (VmHWM) %.0f MiB, RSS "
+                "after the swaps %.0f MiB\n",
+                sw.p99_ms / st.p99_ms, sw_worst / st_worst, sw_worst / st.p99_ms,
+                static_cast<long long>(sw.errors + st.errors), hwm_mib, rss_mib);
+    std::printf("load average after the swaps: %s\n", frb::bench::LoadAvg().c_str());
+    http_errors += sw.errors + st.errors;
   }
-  kill(pid, SIGTERM);
-  waitpid(pid, nullptr, 0);
-  auto med = [](std::vector<Figures> v, double Figures::*m) {
-    std::vector<double> x;
-    for (auto& f : v) x.push_back(f.*m);
-    std::sort(x.begin(), x.end());
-    return x[x.size() / 2];
-  };
-  std::sort(ratios.begin(), ratios.end());
-  std::printf("median   in-process %.0f QPS p50 %.3f p99 %.3f ms | http %.0f QPS p50 %.3f p99 %.3f ms\n",
-              med(in_r, &Figures::qps), med(in_r, &Figures::p50_ms), med(in_r, &Figures::p99_ms),
-              med(http_r, &Figures::qps), med(http_r, &Figures::p50_ms),
-              med(http_r, &Figures::p99_ms));
-  std::printf("ratio http/in-process QPS: median %.2f (min %.2f, max %.2f; target >= 0.80)\n",
-              ratios[ratios.size() / 2], ratios.front(), ratios.back());
-  // On a shared machine wall-clock QPS follows whoever else runs; CPU per
-  // query does not. in-process CPU / (server + client CPU) is the QPS ratio
-  // a saturated dedicated machine would show.
-  const double cpu_in = med(in_r, &Figures::cpu_ms_per_query);
-  const double cpu_http = med(http_r, &Figures::cpu_ms_per_query);
-  std::printf("CPU per query: in-process %.3f ms, http (server + client) %.3f ms; "
-              "CPU-efficiency ratio %.2f\n", cpu_in, cpu_http, cpu_in / cpu_http);
+  frb::bench::StopGroup(pid);
+  if (a.rounds > 0) {
+    auto med = [](std::vector<Figures> v, double Figures::*m) {
+      std::vector<double> x;
+      for (auto& f : v) x.push_back(f.*m);
+      std::sort(x.begin(), x.end());
+      return x[x.size() / 2];
+    };
+    std::sort(ratios.begin(), ratios.end());
+    std::printf("median   in-process %.0f QPS p50 %.3f p99 %.3f ms | http %.0f QPS p50 %.3f "
+                "p99 %.3f ms\n",
+                med(in_r, &Figures::qps), med(in_r, &Figures::p50_ms),
+                med(in_r, &Figures::p99_ms), med(http_r, &Figures::qps),
+                med(http_r, &Figures::p50_ms), med(http_r, &Figures::p99_ms));
+    std::printf("ratio http/in-process QPS: median %.2f (min %.2f, max %.2f; target >= 0.80)\n",
+                ratios[ratios.size() / 2], ratios.front(), ratios.back());
+    // On a shared machine wall-clock QPS follows whoever else runs; CPU per
+    // query does not. in-process CPU / (server + client CPU) is the QPS ratio
+    // a saturated dedicated machine would show.
+    const double cpu_in = med(in_r, &Figures::cpu_ms_per_query);
+    const double cpu_http = med(http_r, &Figures::cpu_ms_per_query);
+    std::printf("CPU per query: in-process %.3f ms, http (server + client) %.3f ms; "
+                "CPU-efficiency ratio %.2f\n", cpu_in, cpu_http, cpu_in / cpu_http);
+  }
+  std::printf("load average at end: %s\n", frb::bench::LoadAvg().c_str());
   if (own_dir) env->RemoveAll(a.dir).ok();
   return http_errors == 0 ? 0 : 1;
 }

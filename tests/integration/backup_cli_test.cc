@@ -1,4 +1,5 @@
-// backup / restore / versions / disk through the real faiss-rebuild binary.
+// backup / restore / versions / disk through the real faiss-rebuild binary,
+// on the data dir (--local); the daemon path is in cli_remote_test.cc.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,7 +35,8 @@ class BackupCliTest : public ::testing::Test {
                                  "    validation: { queries: 100, min_recall: 0.5, max_p99_ms: 1000 }\n");
   }
   test::ProcessResult Cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {test::BinPath("cli/faiss-rebuild"), "--config", config_});
+    args.insert(args.begin(),
+                {test::BinPath("cli/faiss-rebuild"), "--config", config_, "--local"});
     return test::RunProcess(args);
   }
   Json CliJson(std::vector<std::string> args) {
@@ -45,7 +47,7 @@ class BackupCliTest : public ::testing::Test {
     EXPECT_TRUE(j.ok()) << r.out << r.err;
     return j.ok() ? *j : Json();
   }
-  std::string Rebuild() { return CliJson({"rebuild", "small", "--local"}).GetString("version"); }
+  std::string Rebuild() { return CliJson({"rebuild", "small"}).GetString("version"); }
 
   test::TempDir dir_;
   std::string source_, config_;
@@ -59,7 +61,7 @@ TEST_F(BackupCliTest, BackupVerifyCorruptPruneRestoreVersionsDisk) {
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list.as_array()[0].GetString("version"), v1);
   EXPECT_TRUE(list.as_array()[1].GetBool("rollback"));
-  EXPECT_TRUE(list.as_array()[0].Find("verified_at")->is_null());
+  EXPECT_FALSE(list.as_array()[0].Find("verified_at")->is_null());  // verified when created
   Json created = CliJson({"backup", "create", "small"});
   EXPECT_TRUE(created.GetBool("created"));
   EXPECT_TRUE(created.GetBool("live"));

@@ -1,6 +1,7 @@
 // The faiss-rebuild CLI against a real faiss-rebuildd: the default mode
-// without --local (status, rebuild --wait, jobs, jobs show, cancel, health),
-// exit codes, the bearer token and the unreachable-daemon message.
+// without --local (status, rebuild --wait, jobs, jobs show, cancel, health,
+// backup list/create, restore), exit codes, the bearer token and the
+// unreachable-daemon message.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -215,6 +216,64 @@ TEST_F(CliRemoteTest, RejectedCandidateExitsThreeWithTheGates) {
   EXPECT_TRUE(ParseOut(st).Find("live")->is_null()) << st.out;
 }
 
+TEST_F(CliRemoteTest, BackupAndRestoreRunAsDaemonJobs) {
+  WriteConfig(20000, "IVF64,Flat", 5000);
+  StartDaemon();
+  auto first = Cli({"rebuild", "small", "--wait", "--json"});
+  ASSERT_EQ(first.exit_code, 0) << first.err << daemon_->Log();
+  std::string v1 = ParseOut(first).GetString("version");
+
+  auto made = Cli({"backup", "create", "small", "--json"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Json job = ParseOut(made);
+  EXPECT_EQ(job.GetString("kind"), "backup");
+  EXPECT_EQ(job.GetString("state"), "done");
+  EXPECT_EQ(job.GetString("version"), v1);
+  auto again = Cli({"backup", "create", "small"});  // identical backup exists: still ok
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out.find("backed up " + v1), 0u) << again.out;
+
+  auto second = Cli({"rebuild", "small", "--wait", "--json"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  std::string v2 = ParseOut(second).GetString("version");
+  // The daemon's listing is the local one, marks included.
+  auto remote = Cli({"backup", "list", "small", "--json"});
+  ASSERT_EQ(remote.exit_code, 0) << remote.err;
+  auto local = Cli({"backup", "list", "small", "--json", "--local"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_EQ(ParseOut(remote).Dump(), ParseOut(local).Dump());
+  Json list = ParseOut(remote);
+  ASSERT_EQ(list.size(), 1u) << remote.out;
+  EXPECT_EQ(list.as_array()[0].GetString("version"), v1);
+  EXPECT_TRUE(list.as_array()[0].GetBool("rollback")) << remote.out;
+  auto table = Cli({"backup", "list", "small"});
+  EXPECT_NE(table.out.find(v1), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("rollback"), std::string::npos) << table.out;
+
+  auto restored = Cli({"restore", "small", v1, "--json"});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err << daemon_->Log();
+  Json r = ParseOut(restored);
+  EXPECT_EQ(r.GetString("kind"), "restore");
+  EXPECT_EQ(r.GetString("restore_version"), v1);
+  EXPECT_EQ(r.GetString("parent_version"), v2);
+  std::string v3 = r.GetString("version");
+  EXPECT_NE(v3, v1);
+  EXPECT_EQ(ParseOut(Cli({"status", "small", "--json"})).Find("live")->GetString("version"), v3);
+  auto human = Cli({"restore", "small", v2});
+  EXPECT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("restored " + v2 + " as a new live version"), std::string::npos)
+      << human.out;
+
+  // Refusals from the daemon: one line, exit 1.
+  auto bad = Cli({"restore", "small", "../x"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(Lines(bad.err), 1u) << bad.err;
+  auto unknown = Cli({"restore", "small", "v19990101T000000Z-1"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.err;
+  EXPECT_NE(unknown.err.find("neither in"), std::string::npos) << unknown.err;
+  EXPECT_EQ(Cli({"backup", "list", "nope"}).exit_code, 1);
+}
+
 TEST_F(CliRemoteTest, MutatingCallsSendTheTokenFromTheConfig) {
   std::string token = dir_.Sub("token");
   test::WriteText(token, "s3cret-token\n");
@@ -259,7 +318,8 @@ TEST_F(CliRemoteTest, UnreachableDaemonIsOneLineWithTheLocalHint) {
                      "the data dir directly\n";
   for (std::vector<std::string> args :
        {std::vector<std::string>{"status"}, {"rebuild", "small", "--wait"}, {"jobs"},
-        {"jobs", "show", "j-x"}, {"cancel", "j-x"}, {"health"}}) {
+        {"jobs", "show", "j-x"}, {"cancel", "j-x"}, {"health"}, {"backup", "list", "small"},
+        {"backup", "create", "small"}, {"restore", "small", "v1"}}) {
     auto r = Cli(args);
     EXPECT_EQ(r.exit_code, 1) << args[0];
     EXPECT_EQ(r.err, want) << args[0];

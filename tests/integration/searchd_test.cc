@@ -486,6 +486,14 @@ TEST_F(SearchdTest, SwapsUnderConcurrentLoadWithZeroFailures) {
   EXPECT_NE(metrics.find("faiss_search_index_version_info{index=\"small\",version=\"" +
                          versions.back() + "\"} 1"),
             std::string::npos);
+  // Each swapped-out version was freed by the loader thread, which logs it,
+  // never by the last query to finish on it (in that query's latency).
+  const std::string log = srv->Log();
+  size_t freed = 0;
+  for (size_t p = log.find(": freed in "); p != std::string::npos;
+       p = log.find(": freed in ", p + 1))
+    ++freed;
+  EXPECT_EQ(freed, 3u) << log;
 }
 
 TEST_F(SearchdTest, CorruptNewVersionIsRefusedAndOldKeepsServing) {

@@ -102,7 +102,8 @@ TEST_P(CodecTest, RoundTripIsByteIdentical) {
   EXPECT_EQ(c->raw_bytes, size);
   EXPECT_EQ(c->raw_sha256, Sha256::Hex(data));
   EXPECT_EQ(c->zst_sha256, *Sha256File(Env::Default(), dir.Sub("z")));
-  auto d = DecompressFile(Env::Default(), dir.Sub("z"), dir.Sub("out"), shuffle, true, nullptr);
+  auto d = DecompressFile(Env::Default(), dir.Sub("z"), dir.Sub("out"),
+                          {.shuffle_block = shuffle, .sync = true}, nullptr);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->raw_sha256, c->raw_sha256);
   EXPECT_EQ(d->zst_bytes, c->zst_bytes);
@@ -118,6 +119,7 @@ TEST_F(BackupTest, CreateListVerifyRestoreRoundTrip) {
   for (bool shuffle : {false, true}) {
     SCOPED_TRACE(shuffle ? "byte shuffle" : "plain");
     index().backups.byte_shuffle = shuffle;
+    index().backups.verify_after_create = shuffle;  // both ways
     std::string content = FakeIndexBytes(30000, shuffle ? 2 : 1);
     std::string v = PublishFake(content);
     BackupStore backups = Backups();
@@ -130,13 +132,14 @@ TEST_F(BackupTest, CreateListVerifyRestoreRoundTrip) {
     EXPECT_EQ(info->manifest.shuffle_block != 0, shuffle);
     EXPECT_EQ(info->manifest.compressed_size, Env::Default()->Stat(backups.DataPath(v))->size);
     EXPECT_EQ(info->manifest.version_manifest.GetString("version"), v);
+    EXPECT_EQ(info->verified_unix_ms.has_value(), shuffle);  // verified at once when asked
     // An identical backup is not made twice.
     ASSERT_TRUE(backups.Create(Store(), v, nullptr, &created).ok());
     EXPECT_FALSE(created);
 
     auto got = backups.Get(v);
     ASSERT_TRUE(got.ok());
-    EXPECT_FALSE(got->verified_unix_ms);
+    EXPECT_EQ(got->verified_unix_ms.has_value(), shuffle);
     auto vr = backups.Verify(v);
     ASSERT_TRUE(vr.ok()) << vr.status().ToString();
     EXPECT_TRUE(vr->ok);
@@ -261,7 +264,8 @@ TEST_F(BackupTest, LeftoversOfACrashAreSweptAndNeverListed) {
   EXPECT_TRUE(BackupIds().empty());
   bool created;
   ASSERT_TRUE(backups.Create(Store(), v, nullptr, &created).ok());
-  std::vector<std::string> want = {v + ".backup.json", v + ".faiss.zst"};
+  // The backup, its manifest and its verify state (verified on creation).
+  std::vector<std::string> want = {v + ".backup.json", v + ".faiss.zst", v + ".state.json"};
   EXPECT_EQ(*Env::Default()->ListDir(backups.Dir()), want);
 }
 
@@ -276,7 +280,7 @@ TEST_F(BackupTest, NotEnoughFreeSpaceFailsEarly) {
 }
 
 TEST_F(BackupTest, PruneKeepsPinsAndRemovesTheRest) {
-  index().backups = {1, 0, 0, 1, 1, false};
+  index().backups = {1, 0, 0, 1, 1, false, /*verify_after_create=*/false};
   std::vector<std::string> ids;
   bool created;
   for (int i = 0; i < 5; ++i) {
@@ -327,9 +331,113 @@ TEST_F(BackupTest, RebuildBacksUpOutgoingVersionAndRestoreWorksFromBothPlaces) {
   auto r2 = RestoreVersion(Env::Default(), config_, index(), ids[2], c2);
   ASSERT_TRUE(r2.ok()) << r2.status().ToString();
   EXPECT_EQ(r2->location, "disk");
+  EXPECT_TRUE(r2->linked);  // same filesystem: a hard link, no copy
   EXPECT_EQ(Store().ReadManifest(r2->new_version)->restored_from, ids[2]);
   auto entries = Env::Default()->ListDir(Store().StagingRoot());
   EXPECT_TRUE(entries->empty());
+
+  // Where links fail (EXDEV, EPERM), the same restore copies and checks.
+  FaultEnv no_links(Env::Default(), [](FsOp op, const std::string&) {
+    return op == FsOp::kLink ? EXDEV : 0;
+  });
+  JobControl c3;
+  auto r3 = RestoreVersion(&no_links, config_, index(), r->new_version, c3);
+  ASSERT_TRUE(r3.ok()) << r3.status().ToString();
+  EXPECT_EQ(r3->location, "disk");
+  EXPECT_FALSE(r3->linked);
+  EXPECT_EQ(*Sha256File(Env::Default(), Store().LivePath()), sha0);
+}
+
+// A disk that silently flips a bit in what it stores for compressed
+// backups (the data is accepted, fsync succeeds).
+class BitRotEnv : public EnvWrapper {
+ public:
+  BitRotEnv() : EnvWrapper(Env::Default()) {}
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override {
+    FRB_ASSIGN_OR_RETURN(auto f, target()->NewWritableFile(p));
+    if (p.find(".faiss.zst") == std::string::npos) return f;
+    return std::unique_ptr<WritableFile>(new Rotting(std::move(f)));
+  }
+
+ private:
+  class Rotting : public WritableFile {
+   public:
+    explicit Rotting(std::unique_ptr<WritableFile> f) : f_(std::move(f)) {}
+    Status Append(const void* data, size_t n) override {
+      std::string copy(static_cast<const char*>(data), n);
+      if (written_ < 5000 && written_ + n > 5000) copy[5000 - written_] ^= 0x04;
+      written_ += n;
+      return f_->Append(copy.data(), n);
+    }
+    Status Sync() override { return f_->Sync(); }
+    Status Close() override { return f_->Close(); }
+    const std::string& path() const override { return f_->path(); }
+
+   private:
+    std::unique_ptr<WritableFile> f_;
+    size_t written_ = 0;
+  };
+};
+
+TEST_F(BackupTest, VerifyAfterCreateCatchesWhatTheDiskCorrupted) {
+  std::string v = PublishFake(FakeIndexBytes(20000, 8));
+  BitRotEnv rot;
+  bool created = false;
+  auto info = Backups(&rot).Create(Store(), v, nullptr, &created);
+  ASSERT_FALSE(info.ok());
+  EXPECT_NE(info.status().message().find("fails verification right after it was written"),
+            std::string::npos)
+      << info.status().ToString();
+  auto got = Backups().Get(v);  // listed, but marked failed: never the newest verified
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(got->verified_unix_ms);
+  EXPECT_TRUE(got->failed_verify_unix_ms);
+  // Without the check the same corruption would go unnoticed until restore.
+  index().backups.verify_after_create = false;
+  std::string v2 = PublishFake(FakeIndexBytes(20000, 9));
+  EXPECT_TRUE(Backups(&rot).Create(Store(), v2, nullptr, &created).ok());
+  EXPECT_FALSE(Backups().Verify(v2)->ok);
+}
+
+// RestoreFile leaves the SHA-256 to the caller: a backup whose zstd frame is
+// intact but holds other bytes than its manifest says (here another
+// version's data with the sizes patched to match) must still be refused.
+TEST_F(BackupTest, RestoreRefusesBackupHoldingOtherBytesThanItsManifest) {
+  // Two versions with different bytes (builds are deterministic: change the
+  // source in between), both backed up, the first one gone from disk.
+  index().keep_versions = 1;
+  std::vector<std::string> ids;
+  JobOutcome first = Rebuild();
+  ASSERT_TRUE(first.status.ok()) << first.status.ToString();
+  ids.push_back(first.version_id);
+  ASSERT_TRUE(synth::WriteNpy(Env::Default(), source_, 20000, kDim, 77).ok());
+  JobOutcome second = Rebuild();  // backs up ids[0]
+  ASSERT_TRUE(second.status.ok()) << second.status.ToString();
+  ids.push_back(second.version_id);
+  bool created = false;
+  ASSERT_TRUE(Backups().Create(Store(), ids[1], nullptr, &created).ok());
+  ASSERT_TRUE(Env::Default()->RemoveAll(Store().VersionDir(ids[0])).ok());
+  ASSERT_EQ(BackupIds(), (std::vector<std::string>{ids[0], ids[1]}));
+  ASSERT_NE(Backups().Get(ids[0])->manifest.sha256, Backups().Get(ids[1])->manifest.sha256);
+  BackupStore backups = Backups();
+  test::WriteText(backups.DataPath(ids[0]), test::ReadText(backups.DataPath(ids[1])));
+  auto bm = BackupManifest::Parse(test::ReadText(backups.ManifestPath(ids[0])), "m");
+  auto other = backups.Get(ids[1]);
+  ASSERT_TRUE(bm.ok() && other.ok());
+  bm->compressed_size = other->manifest.compressed_size;
+  bm->compressed_sha256 = other->manifest.compressed_sha256;
+  test::WriteText(backups.ManifestPath(ids[0]), bm->Serialize());
+  std::string live_sha = *Sha256File(Env::Default(), Store().LivePath());
+
+  JobControl c;
+  auto r = RestoreVersion(Env::Default(), config_, index(), ids[0], c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().message().find("SHA-256") != std::string::npos ||
+              r.status().message().find("bytes") != std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(*Store().LiveVersion(), ids[1]);
+  EXPECT_EQ(*Sha256File(Env::Default(), Store().LivePath()), live_sha);
+  EXPECT_TRUE(Env::Default()->ListDir(Store().StagingRoot())->empty());
 }
 
 TEST_F(BackupTest, BackupFailureFailsRebuildAndKeepsLive) {

@@ -336,6 +336,22 @@ indexes:
                    3, 42, "source.format: unknown source format 'hdf5'");
 }
 
+// Found by the config fuzzer: checking this factory used to build a 16 GiB
+// codebook. It is refused before FAISS allocates anything.
+TEST(ConfigTest, FactoryThatWouldAllocateGigabytesIsRefusedUpFront) {
+  Parsed p = Parse(Y(R"(
+indexes:
+  - name: a
+    source: { path: /data/a.npy }
+    dimension: 65536
+    factory: "PQ64x16"
+)"));
+  ASSERT_EQ(p.problems.size(), 1u) << Dump(p.problems);
+  EXPECT_NE(p.problems[0].message.find("PQ64x16 at dimension 65536 needs a 16384 MiB codebook"),
+            std::string::npos)
+      << p.problems[0].message;
+}
+
 TEST(ConfigTest, FactoryRejectedForDimension) {
   Parsed p = Parse(Y(R"(
 indexes:

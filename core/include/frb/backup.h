@@ -59,6 +59,11 @@ struct BackupInfo {
   std::optional<int64_t> verified_unix_ms;  // last successful verify
   std::optional<int64_t> failed_verify_unix_ms;  // last verify, when it failed
   std::string verify_error;
+
+  // The listing shape shared by `backup list --json` and the daemon's
+  // GET /api/v1/indexes/{name}/backups; live/rollback mark the pins.
+  Json ToJson(const std::optional<std::string>& live,
+              const std::optional<std::string>& rollback) const;
 };
 
 // One failed check of a verify: which file and which check.
@@ -88,15 +93,20 @@ struct CodecStats {
 Result<CodecStats> CompressFile(Env* env, const std::string& src, const std::string& dst,
                                 int level, int workers, uint64_t shuffle_block,
                                 JobControl* control);
+struct DecompressOptions {
+  uint64_t shuffle_block = 0;  // from the backup manifest; 0 = none
+  bool sync = false;           // fsync the output
+  bool hash_raw = true;        // SHA-256 of the decompressed bytes
+  bool hash_compressed = true; // SHA-256 of the compressed file
+};
 // Decompresses `src` into `dst` (or nowhere when `dst` is empty), undoing the
-// shuffle, hashing the raw bytes and, with `hash_compressed`, the compressed
-// ones (verify needs both; a restore checks the raw SHA-256 end to end and
-// zstd's own frame checksum, and skips the second hash to keep pace with
-// `zstd -d`). Errors from zstd (bad frame, checksum) are kCorruption naming
-// `src`. With `sync` the output is fsynced.
+// shuffle and hashing what `opts` asks for: verify needs both hashes; a
+// restore needs neither here, because zstd checks its own frame checksum as
+// it goes and the restored file is SHA-256-checked by the validator before
+// it is used (hashing here too would read every byte twice). Errors from
+// zstd (bad frame, checksum) are kCorruption naming `src`.
 Result<CodecStats> DecompressFile(Env* env, const std::string& src, const std::string& dst,
-                                  uint64_t shuffle_block, bool sync, JobControl* control,
-                                  bool hash_compressed = true);
+                                  const DecompressOptions& opts, JobControl* control);
 
 // Thread-compatible; callers hold the index's VersionStore lock for Create,
 // Prune and restores. List and Verify are safe without it.
@@ -119,8 +129,10 @@ class BackupStore {
   // Decompresses and checks every byte against both checksums; records the
   // outcome in the state file. Corruption is a result, not an error.
   Result<VerifyResult> Verify(const std::string& version, JobControl* control = nullptr);
-  // Decompresses `version` into `dst` and checks both checksums; returns the
-  // version's original manifest.
+  // Decompresses `version` into `dst`, checking zstd's frame checksum and
+  // the size; returns the version's original manifest, whose file_sha256
+  // the caller MUST check before using `dst` (RestoreVersion's validator
+  // does, checksum first).
   Result<Manifest> RestoreFile(const std::string& version, const std::string& dst,
                                JobControl* control = nullptr);
   // Applies the index's retention policy (pins from `store`). With dry_run
@@ -149,16 +161,18 @@ std::string BackupRoot(const Config& config);
 Status CheckFreeSpace(Env* env, const std::string& path, uint64_t need, std::string_view what);
 
 // The kBackingUp stage of a rebuild or restore: backs up `version` (the
-// outgoing live one) unless an identical backup exists, then applies
-// retention when one was made (an all-zero policy keeps everything here;
-// only `backup prune` refuses it). Caller holds the lock.
+// outgoing live one) unless an identical backup exists, then, with `prune`,
+// applies retention when one was made (an all-zero policy keeps everything
+// here; only `backup prune` refuses it). Caller holds the lock.
 Status BackupOutgoingVersion(Env* env, const Config& config, const IndexConfig& index,
                              const VersionStore& store, const std::string& version,
-                             JobControl& control);
+                             JobControl& control, bool prune = true);
 
 struct RestoreOutcome {
   std::string restored_from;
   std::string location;     // "disk" or "backup"
+  bool linked = false;      // disk: hard-linked into staging, not copied
+  std::string retention_error;  // retention after the publish failed (restore done)
   std::string new_version;
   std::string backed_up;    // outgoing live version backed up first (if any)
   bool full_validation = false;  // recall/latency measured (else structural)

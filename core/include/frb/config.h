@@ -41,6 +41,9 @@ struct BackupConfig {
   int zstd_level = 3;
   int zstd_workers = 0;  // 0 = number of cores
   bool byte_shuffle = false;
+  // Decompress and check a new backup at once: a backup is only trusted
+  // (and pinned by retention as the newest verified one) once verified.
+  bool verify_after_create = true;
 };
 
 struct SchedulerConfig {

@@ -104,6 +104,10 @@ class Env {
   virtual Status Symlink(const std::string& target,
                          const std::string& link) = 0;
   virtual Result<std::string> ReadLink(const std::string& path) = 0;
+  // link(2): a second name for an existing file. Fails with EXDEV across
+  // filesystems and EPERM where hard links are not allowed; callers that
+  // can copy instead treat any failure as "copy".
+  virtual Status LinkFile(const std::string& from, const std::string& to) = 0;
   // chmod a-w: marks a published file immutable for careless writers.
   virtual Status MakeReadOnly(const std::string& path) = 0;
   // flock(LOCK_EX) on `path` (created if missing). With wait=false returns
@@ -143,6 +147,9 @@ class EnvWrapper : public Env {
   Result<std::string> ReadLink(const std::string& p) override {
     return target_->ReadLink(p);
   }
+  Status LinkFile(const std::string& f, const std::string& t) override {
+    return target_->LinkFile(f, t);
+  }
   Status MakeReadOnly(const std::string& p) override { return target_->MakeReadOnly(p); }
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& p, bool w) override {
     return target_->LockFile(p, w);
@@ -158,7 +165,7 @@ class EnvWrapper : public Env {
 // Operations a FaultEnv can fail.
 enum class FsOp {
   kCreate, kAppend, kSync, kClose, kRead, kMap, kRename, kRemove, kMkdir,
-  kSyncDir, kSymlink, kLock,
+  kSyncDir, kSymlink, kLock, kLink,
 };
 const char* FsOpName(FsOp op);
 
@@ -181,6 +188,7 @@ class FaultEnv : public EnvWrapper {
   Status CreateDirs(const std::string& p) override;
   Status SyncDir(const std::string& p) override;
   Status Symlink(const std::string& t, const std::string& l) override;
+  Status LinkFile(const std::string& f, const std::string& t) override;
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& p, bool w) override;
 
   // Returns the injected error for (op, path), or ok.
@@ -196,6 +204,11 @@ class FaultEnv : public EnvWrapper {
 // fsync the directory. Readers see the old or the new content, never a mix.
 Status WriteFileAtomic(Env* env, const std::string& path, std::string_view data);
 Result<std::string> ReadFileToString(Env* env, const std::string& path);
+
+// mkdir -p that also fsyncs the parent of every directory it creates, so
+// the new entries survive a power cut (an fsync of the directory itself
+// does not make its own entry durable). Existing directories cost a stat.
+Status CreateDirsDurable(Env* env, const std::string& path);
 
 // Atomically points symlink `link` at `target` (temp symlink + rename +
 // directory fsync).

@@ -1,0 +1,431 @@
+// faiss-searchd vs a Python FastAPI + uvicorn + faiss server doing the same
+// search (BRIEF "Performance targets": >= 10x the QPS at equal results).
+//
+//   bench_fastapi [--n 1000000] [--dim 128] [--nlist 4096] [--nprobe 16]
+//                 [--clients 2xcores] [--seconds 10] [--rounds 3] [--dir DIR]
+//                 [--workers 1,CORES] [--handler async|sync] [--check 2000]
+//                 [--python /usr/bin/python3] [--script tests/bench/fastapi_server.py]
+//
+// Uses the same benchmark index as bench_searchd (one --dir serves both),
+// then starts, on ephemeral ports of 127.0.0.1, faiss-searchd and one
+// FastAPI server (tests/bench/fastapi_server.py) per --workers count, each
+// serving the live version file with the same nprobe. First it checks that
+// both answer the same --check queries equally (same ids in the same order,
+// distances within 1e-4 relative; single and batch requests). Then the same
+// single-vector queries are driven by the same client (C keep-alive
+// connections, closed loop) against each server in turn, alternating for
+// --rounds rounds; QPS, p50, p99 and the CPU per query of the server's whole
+// process group plus the client are reported, with medians and ratios. Each
+// round also runs the same searches in-process (C threads, 1 OpenMP thread
+// each): the FAISS cost per query that no server can go below.
+// The uvicorn connections are spread evenly over its worker processes
+// (a connection stays with the worker that accepted it).
+//
+// Skips (exit 0) with a message when the Python side is missing:
+//   apt-get install python3-fastapi uvicorn python3-faiss
+#include <faiss/AutoTune.h>
+#include <faiss/Index.h>
+#include <faiss/index_io.h>
+#include <omp.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "frb/json.h"
+#include "searchd_bench_util.h"
+
+namespace {
+
+using frb::bench::Clock;
+using frb::bench::Figures;
+using frb::bench::MiniHttpClient;
+
+struct Args {
+  int64_t n = 1000000;
+  int dim = 128;
+  int nlist = 4096;
+  int nprobe = 16;
+  int clients = 0;
+  double seconds = 10;
+  int rounds = 3;
+  int check = 2000;
+  std::vector<int> workers;
+  std::string handler = "async";
+  std::string python = "/usr/bin/python3";
+  std::string script = std::string(FRB_SOURCE_DIR) + "/tests/bench/fastapi_server.py";
+  std::string dir;
+};
+
+// Runs a shell command; returns its exit status and output.
+int RunCapture(const std::string& cmd, std::string* out) {
+  out->clear();
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out->append(buf, n);
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+struct Result1 {
+  std::vector<int64_t> ids;
+  std::vector<double> dist;
+};
+
+// ids/distances of each query in a response body (single or batch).
+bool ParseResults(const std::string& body, std::vector<Result1>* out) {
+  auto j = frb::Json::Parse(body);
+  if (!j.ok() || !j->is_object()) return false;
+  auto one = [](const frb::Json& o, Result1* r) {
+    const frb::Json* ids = o.Find("ids");
+    const frb::Json* d = o.Find("distances");
+    if (ids == nullptr || d == nullptr || !ids->is_array() || !d->is_array()) return false;
+    for (const frb::Json& x : ids->as_array()) r->ids.push_back(x.as_int());
+    for (const frb::Json& x : d->as_array()) r->dist.push_back(x.as_double());
+    return r->ids.size() == r->dist.size();
+  };
+  out->clear();
+  if (const frb::Json* res = j->Find("results")) {
+    if (!res->is_array()) return false;
+    for (const frb::Json& o : res->as_array()) {
+      out->emplace_back();
+      if (!one(o, &out->back())) return false;
+    }
+    return true;
+  }
+  out->emplace_back();
+  return one(*j, &out->back());
+}
+
+enum class Cmp { kEqual, kTieOrder, kDiffer };
+
+// Same ids in the same order and distances within 1e-4 relative; kTieOrder
+// when only ids at (nearly) equal distances are swapped.
+Cmp Compare(const Result1& a, const Result1& b) {
+  if (a.ids.size() != b.ids.size()) return Cmp::kDiffer;
+  auto close = [](double x, double y) {
+    return std::fabs(x - y) <= 1e-4 * std::max({std::fabs(x), std::fabs(y), 1e-30});
+  };
+  for (size_t i = 0; i < a.dist.size(); ++i)
+    if (!close(a.dist[i], b.dist[i])) return Cmp::kDiffer;
+  if (a.ids == b.ids) return Cmp::kEqual;
+  return std::multiset<int64_t>(a.ids.begin(), a.ids.end()) ==
+                 std::multiset<int64_t>(b.ids.begin(), b.ids.end())
+             ? Cmp::kTieOrder
+             : Cmp::kDiffer;
+}
+
+// The worker pid a connection is served by (fastapi_server.py's /readyz).
+long WorkerPid(MiniHttpClient& c) {
+  auto r = c.Get("/readyz");
+  if (r.status != 200) return 0;
+  auto j = frb::Json::Parse(r.body);
+  return j.ok() ? static_cast<long>(j->GetInt("workers_pid")) : 0;
+}
+
+struct PyServer {
+  int workers = 0;
+  pid_t pid = 0;
+  int port = 0;
+  std::vector<std::unique_ptr<MiniHttpClient>> conns;
+  std::string spread;  // connections per worker
+  std::vector<Figures> rounds;
+  std::vector<double> ratios;  // searchd QPS / this QPS, per round
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+double MedianOf(const std::vector<Figures>& v, double Figures::*m) {
+  std::vector<double> x;
+  for (const Figures& f : v) x.push_back(f.*m);
+  return Median(x);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  a.clients = 2 * cores;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--n") a.n = std::atoll(v.c_str());
+    else if (k == "--dim") a.dim = std::atoi(v.c_str());
+    else if (k == "--nlist") a.nlist = std::atoi(v.c_str());
+    else if (k == "--nprobe") a.nprobe = std::atoi(v.c_str());
+    else if (k == "--clients") a.clients = std::atoi(v.c_str());
+    else if (k == "--seconds") a.seconds = std::atof(v.c_str());
+    else if (k == "--rounds") a.rounds = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--check") a.check = std::max(0, std::atoi(v.c_str()));
+    else if (k == "--handler") a.handler = v;
+    else if (k == "--python") a.python = v;
+    else if (k == "--script") a.script = v;
+    else if (k == "--dir") a.dir = v;
+    else if (k == "--workers") {
+      std::stringstream ss(v);
+      std::string w;
+      while (std::getline(ss, w, ','))
+        if (std::atoi(w.c_str()) > 0) a.workers.push_back(std::atoi(w.c_str()));
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (a.workers.empty()) {
+    a.workers.push_back(1);
+    if (cores > 1) a.workers.push_back(cores);
+  }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+
+  // The Python side, or a clear skip.
+  std::string out;
+  const std::string probe = "'" + a.python +
+                            "' -c 'import fastapi, uvicorn, faiss, numpy; "
+                            "print(faiss.__version__, fastapi.__version__, uvicorn.__version__)'"
+                            " 2>&1";
+  if (RunCapture(probe, &out) != 0) {
+    std::printf("bench_fastapi: SKIPPED: %s cannot import fastapi, uvicorn, faiss and numpy:\n"
+                "%s\nInstall the Debian packages: apt-get install python3-fastapi uvicorn "
+                "python3-faiss\n", a.python.c_str(), out.c_str());
+    return 0;
+  }
+  if (::access(a.script.c_str(), R_OK) != 0) {
+    std::printf("bench_fastapi: SKIPPED: %s not found (--script)\n", a.script.c_str());
+    return 0;
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  const std::string cxx_faiss = std::to_string(FAISS_VERSION_MAJOR) + "." +
+                                std::to_string(FAISS_VERSION_MINOR) + "." +
+                                std::to_string(FAISS_VERSION_PATCH);
+  std::printf("bench_fastapi: n=%lld dim=%d IVF%d,Flat nprobe=%d clients=%d %gs/phase, "
+              "%d rounds\n", static_cast<long long>(a.n), a.dim, a.nlist, a.nprobe, a.clients,
+              a.seconds, a.rounds);
+  std::printf("FAISS: C++ %s; Python faiss, fastapi, uvicorn: %s (%s)\n", cxx_faiss.c_str(),
+              out.c_str(), a.python.c_str());
+  if (out.rfind(cxx_faiss + " ", 0) != 0)
+    std::printf("WARNING: the Python faiss version differs from the C++ one\n");
+  std::printf("load average at start: %s\n", frb::bench::LoadAvg().c_str());
+
+  frb::Env* env = frb::Env::Default();
+  const bool own_dir = a.dir.empty();
+  if (own_dir) {
+    char tmpl[] = "/tmp/bench_fastapi.XXXXXX";
+    a.dir = mkdtemp(tmpl);
+  }
+  frb::bench::BenchIndex bi;
+  if (auto st = frb::bench::SetUpIndex(env, a.dir, a.n, a.dim, a.nlist, a.nprobe, &bi);
+      !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    return 1;
+  }
+  frb::VersionStore store(env, bi.cfg.data_dir, "bench");
+  std::printf("index: %s (version %s)\n", store.LivePath().c_str(), bi.version.c_str());
+
+  const int nq = 2000;
+  std::vector<float> xq(static_cast<size_t>(nq) * a.dim);
+  frb::synth::GenerateRows(7, a.dim, 1024, a.n, nq, xq.data());
+  std::vector<std::string> bodies(nq);
+  auto vec_json = [&](int i) {
+    frb::Json v = frb::Json::MakeArray();
+    for (int j = 0; j < a.dim; ++j) v.Push(frb::Json(static_cast<double>(xq[i * a.dim + j])));
+    return v;
+  };
+  for (int i = 0; i < nq; ++i) bodies[i] = "{\"k\":10,\"vector\":" + vec_json(i).Dump() + "}";
+
+  // Servers.
+  std::vector<pid_t> all;
+  auto fail = [&](const std::string& msg) {
+    std::fprintf(stderr, "%s\n", msg.c_str());
+    for (pid_t p : all) frb::bench::StopGroup(p);
+    return 1;
+  };
+  const std::string sd_port_file = frb::JoinPath(a.dir, "port");
+  ::unlink(sd_port_file.c_str());
+  const pid_t sd_pid = frb::bench::Spawn(
+      {std::string(FRB_BIN_DIR) + "/daemon/searchd/faiss-searchd", "--config", bi.config_path,
+       "--listen", "127.0.0.1:0", "--port-file", sd_port_file},
+      frb::JoinPath(a.dir, "searchd.log"));
+  all.push_back(sd_pid);
+  const int sd_port = frb::bench::WaitPort(env, sd_pid, sd_port_file, 10);
+  if (sd_port == 0 || !frb::bench::WaitReady(sd_port, sd_pid, 600))
+    return fail("faiss-searchd did not become ready (see " + a.dir + "/searchd.log)");
+
+  std::vector<PyServer> py(a.workers.size());
+  for (size_t s = 0; s < py.size(); ++s) {
+    PyServer& p = py[s];
+    p.workers = a.workers[s];
+    const std::string tag = "fastapi-w" + std::to_string(p.workers);
+    const std::string port_file = frb::JoinPath(a.dir, tag + ".port");
+    ::unlink(port_file.c_str());
+    p.pid = frb::bench::Spawn(
+        {a.python, a.script, "--index", store.LivePath(), "--name", "bench", "--nprobe",
+         std::to_string(a.nprobe), "--workers", std::to_string(p.workers), "--handler",
+         a.handler, "--listen", "127.0.0.1:0", "--port-file", port_file},
+        frb::JoinPath(a.dir, tag + ".log"), {"OMP_NUM_THREADS=1"});
+    all.push_back(p.pid);
+    p.port = frb::bench::WaitPort(env, p.pid, port_file, 60);
+    if (p.port == 0) return fail(tag + " did not start (see " + a.dir + "/" + tag + ".log)");
+  }
+  for (PyServer& p : py) {
+    // Every worker loaded (it accepts only after its startup hook read the
+    // index): seen answering on fresh connections.
+    std::set<long> seen;
+    auto end = Clock::now() + std::chrono::seconds(900);
+    while (static_cast<int>(seen.size()) < p.workers && Clock::now() < end) {
+      MiniHttpClient c(p.port);
+      if (long w = WorkerPid(c); w > 0) seen.insert(w);
+      else std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (waitpid(p.pid, nullptr, WNOHANG) == p.pid) break;
+    }
+    if (static_cast<int>(seen.size()) < p.workers)
+      return fail("uvicorn with " + std::to_string(p.workers) + " workers: only " +
+                  std::to_string(seen.size()) + " answered");
+    // C connections spread evenly over the workers.
+    std::map<long, int> per;
+    const int cap = (a.clients + p.workers - 1) / p.workers;
+    for (int t = 0; t < a.clients; ++t) {
+      for (int attempt = 0; attempt < 200; ++attempt) {
+        auto c = std::make_unique<MiniHttpClient>(p.port);
+        long w = WorkerPid(*c);
+        if (w > 0 && (per[w] < cap || attempt == 199)) {
+          ++per[w];
+          p.conns.push_back(std::move(c));
+          break;
+        }
+      }
+    }
+    for (auto& [w, n] : per) p.spread += (p.spread.empty() ? "" : "/") + std::to_string(n);
+    if (static_cast<int>(p.conns.size()) != a.clients)
+      return fail("cannot open connections to uvicorn");
+  }
+  std::vector<std::unique_ptr<MiniHttpClient>> sd_conns;
+  for (int t = 0; t < a.clients; ++t)
+    sd_conns.push_back(std::make_unique<MiniHttpClient>(sd_port));
+  std::printf("servers: faiss-searchd (default pool: max(16, 4 x cores) HTTP threads, 1 "
+              "OpenMP thread per single query)");
+  for (const PyServer& p : py)
+    std::printf("; uvicorn %d worker(s), %s handler, connections per worker %s", p.workers,
+                a.handler.c_str(), p.spread.c_str());
+  std::printf("\n");
+
+  // Equal results: single queries and one batch, every server vs searchd.
+  const std::string path = "/api/v1/indexes/bench/search";
+  for (PyServer& p : py) {
+    int64_t equal = 0, ties = 0, differ = 0, bad = 0;
+    auto compare_body = [&](const std::string& body) {
+      auto r1 = sd_conns[0]->Post(path, body);
+      auto r2 = p.conns[0]->Post(path, body);
+      std::vector<Result1> x, y;
+      if (r1.status != 200 || r2.status != 200 || !ParseResults(r1.body, &x) ||
+          !ParseResults(r2.body, &y) || x.size() != y.size()) {
+        if (bad++ == 0)
+          std::printf("  unusable answer: searchd %d %.200s | fastapi %d %.200s\n", r1.status,
+                      r1.body.c_str(), r2.status, r2.body.c_str());
+        return;
+      }
+      for (size_t i = 0; i < x.size(); ++i) {
+        switch (Compare(x[i], y[i])) {
+          case Cmp::kEqual: ++equal; break;
+          case Cmp::kTieOrder: ++ties; break;
+          case Cmp::kDiffer:
+            if (differ++ == 0)
+              std::printf("  first difference: searchd %.300s | fastapi %.300s\n",
+                          r1.body.c_str(), r2.body.c_str());
+            break;
+        }
+      }
+    };
+    for (int i = 0; i < std::min(a.check, nq); ++i) compare_body(bodies[i]);
+    frb::Json batch = frb::Json::MakeArray();
+    for (int i = 0; i < 32; ++i) batch.Push(vec_json(i));
+    compare_body("{\"k\":10,\"vectors\":" + batch.Dump() + "}");
+    std::printf("equal results (uvicorn %d worker(s)): %lld of %lld query answers equal (ids "
+                "in order, distances within 1e-4 relative), %lld equal up to the order of "
+                "tied ids, %lld different, %lld unusable answers (%d single queries + 1 batch "
+                "of 32)\n",
+                p.workers, static_cast<long long>(equal),
+                static_cast<long long>(equal + ties + differ), static_cast<long long>(ties),
+                static_cast<long long>(differ), static_cast<long long>(bad),
+                std::min(a.check, nq));
+    if (differ > 0 || bad > 0) return fail("the servers disagree: not comparing speed");
+  }
+
+  // The floor both servers share: the same searches in-process (1 OpenMP
+  // thread each, C threads), no HTTP, no JSON.
+  std::unique_ptr<faiss::Index> idx(faiss::read_index(store.LivePath().c_str()));
+  faiss::ParameterSpace().set_index_parameter(idx.get(), "nprobe", a.nprobe);
+
+  // Throughput, alternating servers each round.
+  std::vector<Figures> sd_rounds, in_rounds;
+  std::printf("%-6s %-24s %10s %10s %10s %12s %12s %8s\n", "round", "server", "QPS",
+              "p50 ms", "p99 ms", "CPU ms/query", "(server)", "errors");
+  auto row = [](int r, const std::string& name, const Figures& f) {
+    std::printf("%-6d %-24s %10.1f %10.3f %10.3f %12.3f %12.3f %8lld\n", r, name.c_str(),
+                f.qps, f.p50_ms, f.p99_ms, f.cpu_ms_per_query, f.server_cpu_ms_per_query,
+                static_cast<long long>(f.errors));
+  };
+  int64_t errors = 0;
+  for (int r = 1; r <= a.rounds; ++r) {
+    Figures in = frb::bench::Drive(a.clients, a.seconds, nq, 0, [&](int, int q) {
+      omp_set_num_threads(1);
+      float d[10];
+      faiss::Index::idx_t l[10];
+      idx->search(1, &xq[static_cast<size_t>(q) * a.dim], 10, d, l);
+      return l[0] >= 0;
+    });
+    row(r, "in-process faiss", in);
+    in_rounds.push_back(in);
+    Figures sd = frb::bench::Drive(a.clients, a.seconds, nq, sd_pid, [&](int t, int q) {
+      return sd_conns[t]->Post(path, bodies[q]).status == 200;
+    });
+    row(r, "faiss-searchd", sd);
+    sd_rounds.push_back(sd);
+    errors += sd.errors;
+    for (PyServer& p : py) {
+      Figures f = frb::bench::Drive(a.clients, a.seconds, nq, p.pid, [&](int t, int q) {
+        return p.conns[t]->Post(path, bodies[q]).status == 200;
+      });
+      row(r, "fastapi " + std::to_string(p.workers) + " worker(s)", f);
+      p.rounds.push_back(f);
+      p.ratios.push_back(f.qps > 0 ? sd.qps / f.qps : 0);
+      errors += f.errors;
+    }
+  }
+  const std::string load_end = frb::bench::LoadAvg();
+  for (pid_t p : all) frb::bench::StopGroup(p);
+
+  std::printf("median in-process faiss (no server; the floor): %.1f QPS, p50 %.3f ms, CPU "
+              "%.3f ms/query\n", MedianOf(in_rounds, &Figures::qps),
+              MedianOf(in_rounds, &Figures::p50_ms),
+              MedianOf(in_rounds, &Figures::cpu_ms_per_query));
+  const double sd_qps = MedianOf(sd_rounds, &Figures::qps);
+  const double sd_cpu = MedianOf(sd_rounds, &Figures::cpu_ms_per_query);
+  std::printf("median faiss-searchd: %.1f QPS, p50 %.3f ms, p99 %.3f ms, CPU %.3f ms/query "
+              "(server alone %.3f)\n",
+              sd_qps, MedianOf(sd_rounds, &Figures::p50_ms),
+              MedianOf(sd_rounds, &Figures::p99_ms), sd_cpu,
+              MedianOf(sd_rounds, &Figures::server_cpu_ms_per_query));
+  for (const PyServer& p : py) {
+    const double cpu = MedianOf(p.rounds, &Figures::cpu_ms_per_query);
+    std::printf("median fastapi %d worker(s): %.1f QPS, p50 %.3f ms, p99 %.3f ms, CPU %.3f "
+                "ms/query (server alone %.3f)\n", p.workers, MedianOf(p.rounds, &Figures::qps),
+                MedianOf(p.rounds, &Figures::p50_ms), MedianOf(p.rounds, &Figures::p99_ms),
+                cpu, MedianOf(p.rounds, &Figures::server_cpu_ms_per_query));
+    std::vector<double> r = p.ratios;
+    std::sort(r.begin(), r.end());
+    std::printf("ratio faiss-searchd / fastapi %d worker(s) QPS: median %.1fx (min %.1f, max "
+                "%.1f; target >= 10); CPU-efficiency ratio (fastapi CPU / searchd CPU per "
+                "query, client included) %.1fx\n",
+                p.workers, Median(p.ratios), r.front(), r.back(), sd_cpu > 0 ? cpu / sd_cpu : 0);
+  }
+  std::printf("load average at end: %s\n", load_end.c_str());
+  if (own_dir) env->RemoveAll(a.dir).ok();
+  return errors == 0 ? 0 : 1;
+}
