@@ -17,6 +17,7 @@ constexpr char kDataSuffix[] = ".faiss.zst";
 constexpr char kManifestSuffix[] = ".backup.json";
 constexpr char kStateSuffix[] = ".state.json";
 constexpr uint64_t kShuffleBlock = 1 << 20;
+constexpr int64_t kStaleStateTempMs = 60 * 1000;
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -244,6 +245,12 @@ Status BackupStore::SweepOrphans() {
         std::string v = e.substr(0, e.size() - suffix.size());
         orphan = !env_->Exists(ManifestPath(v));
       }
+    // A state temp file untouched for a minute is no concurrent Verify's
+    // (its write takes milliseconds): a process was killed while writing it.
+    if (e.find(std::string(kStateSuffix) + ".tmp") != std::string::npos) {
+      auto fi = env_->Stat(JoinPath(dir_, e));
+      if (fi.ok() && NowUnixMillis() - fi->mtime_ns / 1000000 > kStaleStateTempMs) orphan = true;
+    }
     if (temp || orphan) FRB_RETURN_IF_ERROR(env_->RemoveFile(JoinPath(dir_, e)));
   }
   return Status::Ok();

@@ -43,6 +43,7 @@ Json IndexSchedState::ToJson() const {
   j["consecutive_failures"] = consecutive_failures;
   j["next_run_unix"] = next_run_unix;
   j["due"] = due;
+  j["skipped_busy"] = skipped_busy;
   return j;
 }
 
@@ -58,6 +59,7 @@ IndexSchedState IndexSchedState::FromJson(const Json& j) {
   s.consecutive_failures = static_cast<int>(j.GetInt("consecutive_failures"));
   s.next_run_unix = j.GetInt("next_run_unix");
   s.due = j.GetBool("due");
+  s.skipped_busy = j.GetInt("skipped_busy");
   return s;
 }
 
@@ -173,8 +175,8 @@ void Scheduler::Tick() {
     if (!e.st.due || now_ms < CooldownEndMs(e)) continue;
     e.st.due = false;
     changed = true;
-    // kBusy: a job of this index is queued or running already.
-    (void)runner_->Submit(name, "schedule");
+    auto submitted = runner_->Submit(name, "schedule");
+    if (!submitted.ok() && submitted.status().code() == Code::kBusy) ++e.st.skipped_busy;
   }
   if (changed) (void)PersistLocked();
 }

@@ -140,9 +140,22 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
                                    "measured by validation.",
                                    prometheus::MetricType::Summary,
                                    {}};
+  // Built by hand from the scheduler's persisted count, so the counter
+  // survives restarts instead of starting over with every process.
+  prometheus::MetricFamily skipped{"faiss_rebuild_schedule_skipped_total",
+                                   "Scheduled runs not started because a job of the index was "
+                                   "already queued or running.",
+                                   prometheus::MetricType::Counter,
+                                   {}};
   for (const auto& ic : config.indexes) {
     prometheus::Labels l{{"index", ic.name}};
     const IndexSchedState& st = states[ic.name];
+    if (!ic.schedule.empty()) {
+      prometheus::ClientMetric cm;
+      cm.label.push_back({"index", ic.name});
+      cm.counter.value = static_cast<double>(st.skipped_busy);
+      skipped.metric.push_back(std::move(cm));
+    }
     const Manifest* m = LiveManifest(env, config, ic.name);
     int64_t last_ok = st.last_success_unix_ms;
     // Before this daemon saw a success, the live version is the last one.
@@ -199,6 +212,7 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
   }
   for (auto* s : sets) s->End();
   auto families = registry_->Collect();
+  if (!skipped.metric.empty()) families.push_back(std::move(skipped));
   if (!latency.metric.empty()) families.push_back(std::move(latency));
   return prometheus::TextSerializer().Serialize(families);
 }

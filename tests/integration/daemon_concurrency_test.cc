@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -166,6 +167,12 @@ TEST_F(DaemonConcurrencyTest, CronApiAndCliTriggersAtTheSameInstant) {
     ASSERT_LT(Clock::now(), deadline) << jobs.Dump();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // Firings that met a queued or running job are counted, not lost silently.
+  // The job list keeps only recent jobs; the counters count them all.
+  std::string metrics = Http(port, "GET", "/metrics").body;
+  double skipped = test::Sample(metrics, R"(faiss_rebuild_schedule_skipped_total{index="small"})");
+  double daemon_published =
+      test::Sample(metrics, R"(faiss_rebuild_builds_total{index="small",result="done"})");
   d.Signal(SIGTERM);
   ASSERT_TRUE(d.Exited(30000));
   std::string all_outcomes;
@@ -183,23 +190,27 @@ TEST_F(DaemonConcurrencyTest, CronApiAndCliTriggersAtTheSameInstant) {
   // The daemon never ran two jobs on the index at once; a daemon job that
   // met a local build's lock failed as busy, nothing else.
   std::vector<std::pair<int64_t, int64_t>> spans;
-  int daemon_published = 0, cron_jobs = 0;
+  int cron_jobs = 0;
   for (const auto& j : jobs.as_array()) {
     spans.push_back({j.GetInt("started_unix_ms"), j.GetInt("finished_unix_ms")});
     cron_jobs += j.GetString("trigger") == "schedule";
-    if (j.GetString("state") == "done") ++daemon_published;
-    else EXPECT_EQ(j.GetString("error_code"), "busy") << j.Dump();
+    if (j.GetString("state") != "done") {
+      EXPECT_EQ(j.GetString("error_code"), "busy") << j.Dump();
+    }
   }
   std::sort(spans.begin(), spans.end());
   for (size_t i = 1; i < spans.size(); ++i)
     EXPECT_LE(spans[i - 1].second, spans[i].first) << "jobs overlap";
-  EXPECT_GT(cron_jobs, 0);
+  // The cron fired every second: each firing either started a job or met
+  // one already queued or running (the API threads rarely leave a gap).
+  ASSERT_FALSE(std::isnan(skipped) || std::isnan(daemon_published)) << metrics;
+  EXPECT_GE(cron_jobs + skipped, 4) << "cron jobs " << cron_jobs << ", skipped " << skipped;
 
   // One intact version per successful build, none lost or half-made.
   VersionStore store = Store();
   auto versions = store.ListVersions();
   ASSERT_TRUE(versions.ok());
-  EXPECT_EQ(static_cast<int>(versions->size()), daemon_published + local_published);
+  EXPECT_EQ(static_cast<double>(versions->size()), daemon_published + local_published);
   for (const auto& v : *versions) {
     auto m = store.ReadManifest(v);
     ASSERT_TRUE(m.ok()) << m.status().ToString();

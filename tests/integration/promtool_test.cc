@@ -52,6 +52,7 @@ std::set<std::string> ContractMetrics() {
       "faiss_rebuild_validation_recall",
       "faiss_rebuild_next_run_timestamp_seconds",
       "faiss_rebuild_schedule_interval_seconds",
+      "faiss_rebuild_schedule_skipped_total",  // beyond the brief's list
       "faiss_rebuild_backups",
       "faiss_rebuild_backup_bytes",
       "faiss_rebuild_backup_verify_failures_total",

@@ -30,6 +30,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using test::Http;
 using test::RebuilddProcess;
+using test::Sample;
 
 // The systemd side of sd_notify: a unix datagram socket drained by a thread
 // (like systemd, which always reads: a full queue would block the sender).
@@ -120,13 +121,6 @@ class RebuilddTest : public ::testing::Test {
   test::TempDir dir_;
   std::string source_, config_;
 };
-
-// Value of one sample line "name{labels} value" in a scrape, or NaN.
-double Sample(const std::string& scrape, const std::string& series) {
-  size_t pos = scrape.find("\n" + series + " ");
-  if (pos == std::string::npos) return std::nan("");
-  return std::strtod(scrape.c_str() + pos + series.size() + 2, nullptr);
-}
 
 TEST_F(RebuilddTest, RebuildOverHttpFollowedToDoneWithMetricsAndErrors) {
   MakeSource(20000);

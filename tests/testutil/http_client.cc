@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 
@@ -130,6 +131,12 @@ int FreePort() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+double Sample(const std::string& scrape, const std::string& series) {
+  size_t pos = ("\n" + scrape).find("\n" + series + " ");
+  if (pos == std::string::npos) return std::nan("");
+  return std::strtod(scrape.c_str() + pos + series.size() + 1, nullptr);
 }
 
 }  // namespace frb::test

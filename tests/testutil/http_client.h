@@ -27,4 +27,8 @@ HttpResponse Http(int port, const std::string& method, const std::string& path,
 // A loopback TCP port nothing listens on (bound, then released).
 int FreePort();
 
+// Value of one sample line "name{labels} value" in a Prometheus scrape
+// (labels exactly as the exporter orders them), or NaN when absent.
+double Sample(const std::string& scrape, const std::string& series);
+
 }  // namespace frb::test

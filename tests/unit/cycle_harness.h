@@ -106,6 +106,9 @@ class CycleHarness {
     return BackupStore(env, config_, config_.indexes[0]);
   }
   const std::optional<std::string>& live_before() const { return live_before_; }
+  // What the last Run reported besides its status (a restore's failed
+  // retention after the publish), or "".
+  const std::string& warning() const { return warning_; }
 
   // Builds the starting state of the cycle once and keeps a copy of it.
   void Prepare() {
@@ -161,6 +164,7 @@ class CycleHarness {
   // The operation, through `env`, as the CLI / job runner performs it.
   Status Run(Env* env) {
     JobControl control;
+    warning_.clear();
     switch (cycle_) {
       case Cycle::kFirstPublish:
       case Cycle::kPublish:
@@ -181,8 +185,11 @@ class CycleHarness {
         return Status::Ok();
       }
       case Cycle::kRestoreFromBackup:
-      case Cycle::kRestoreFromDisk:
-        return RestoreVersion(env, config_, index(), target_, control).status();
+      case Cycle::kRestoreFromDisk: {
+        auto r = RestoreVersion(env, config_, index(), target_, control);
+        warning_ = r.ok() ? r->retention_error : "";
+        return r.status();
+      }
       case Cycle::kPrune: {  // as `faiss-rebuild backup prune t`
         VersionStore store = Store(env);
         FRB_RETURN_IF_ERROR(store.Init());
@@ -344,7 +351,7 @@ class CycleHarness {
   TempDir dir_;
   std::string root_, pristine_;
   Config config_;
-  std::string target_, target_sha_;
+  std::string target_, target_sha_, warning_;
   std::optional<std::string> live_before_, rollback_before_;
   std::set<std::string> versions_before_, backups_before_;
 };

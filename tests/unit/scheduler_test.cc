@@ -119,9 +119,12 @@ TEST_F(SchedulerTest, NoOverlappingRunsOfOneIndex) {
   clock_.AdvanceSeconds(300);
   rig.sched.Tick();
   ASSERT_TRUE(WaitFor([&] { return jobs_.count() == 1; }));
-  // Due again while the first run is still going: skipped, not queued.
+  EXPECT_EQ(rig.sched.State("idx")->skipped_busy, 0);
+  // Due again while the first run is still going: skipped, not queued, and
+  // counted (faiss_rebuild_schedule_skipped_total).
   clock_.AdvanceSeconds(300);
   rig.sched.Tick();
+  EXPECT_EQ(rig.sched.State("idx")->skipped_busy, 1);
   auto manual = rig.sched.Trigger("idx", "api");
   EXPECT_EQ(manual.status().code(), Code::kBusy);
   EXPECT_EQ(rig.runner.queued(), 0);

@@ -51,6 +51,10 @@ struct IndexSchedState {
   int consecutive_failures = 0;
   int64_t next_run_unix = 0;  // cron fire time waited for; 0 = none
   bool due = false;           // fell due, waiting for cooldown to end
+  // Firings not submitted because a job of the index was already queued or
+  // running: that job already serves the firing, but an operator who sees
+  // none of the scheduled runs start needs to know why.
+  int64_t skipped_busy = 0;
 
   Json ToJson() const;
   static IndexSchedState FromJson(const Json& j);
