@@ -4,9 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +20,7 @@
 #include "frb/store.h"
 #include "daemon_process.h"
 #include "http_client.h"
+#include "notify_socket.h"
 #include "testutil.h"
 
 namespace frb {
@@ -30,57 +29,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using test::Http;
 using test::RebuilddProcess;
+using test::NotifySocket;
 using test::Sample;
-
-// The systemd side of sd_notify: a unix datagram socket drained by a thread
-// (like systemd, which always reads: a full queue would block the sender).
-class NotifySocket {
- public:
-  explicit NotifySocket(const std::string& path) : path_(path) {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << path;
-    timeval tv{0, 50000};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    reader_ = std::thread([this] {
-      while (!stop_) {
-        char buf[4096];
-        ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-        if (n <= 0) continue;
-        std::lock_guard<std::mutex> lock(mu_);
-        all_.append(buf, static_cast<size_t>(n)).push_back('\n');
-      }
-    });
-  }
-  ~NotifySocket() {
-    stop_ = true;
-    reader_.join();
-    ::close(fd_);
-  }
-  // Waits until some message contains `want`.
-  bool WaitFor(const std::string& want, int timeout_ms = 15000) {
-    for (auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);;) {
-      if (all().find(want) != std::string::npos) return true;
-      if (Clock::now() > deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  std::string all() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return all_;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  mutable std::mutex mu_;
-  std::string all_;
-  std::atomic<bool> stop_{false};
-  std::thread reader_;
-};
 
 class RebuilddTest : public ::testing::Test {
  protected:

@@ -27,6 +27,7 @@
 #include "frb/rebuild.h"
 #include "frb/store.h"
 #include "daemon_process.h"
+#include "notify_socket.h"
 #include "testutil.h"
 
 namespace frb {
@@ -44,10 +45,12 @@ const char* kSearchPath = "/api/v1/indexes/small/search";
 // destruction.
 class SearchdProcess {
  public:
+  // `env`: extra "K=V" entries of the process environment.
   SearchdProcess(const std::string& config, const std::string& dir,
-                 std::vector<std::string> extra = {})
-      : port_file_(JoinPath(dir, "port")), child_(Argv(config, port_file_, extra),
-                                                   JoinPath(dir, "searchd.log"), Options()) {
+                 std::vector<std::string> extra = {}, std::vector<std::string> env = {})
+      : port_file_(JoinPath(dir, "port")),
+        child_(Argv(config, port_file_, extra), JoinPath(dir, "searchd.log"),
+               Options(std::move(env))) {
     for (int i = 0; i < 200 && port_ == 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
       std::string text;
@@ -79,8 +82,9 @@ class SearchdProcess {
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
-  static test::ChildOptions Options() {
+  static test::ChildOptions Options(std::vector<std::string> env) {
     test::ChildOptions o;
+    o.env = std::move(env);
     o.capture_stdout = false;
     return o;
   }
@@ -399,6 +403,22 @@ TEST_F(SearchdTest, NotReadyUntilAVersionExistsThenFollowsIt) {
   const std::string v1 = Publish(1);
   ASSERT_TRUE(WaitReady(c, 5)) << srv->Log();
   EXPECT_EQ(ServedVersion(c), v1);
+}
+
+// Its unit is Type=notify with WatchdogSec: without READY=1 systemd would
+// kill it at TimeoutStartSec, without WATCHDOG=1 at WatchdogSec.
+TEST_F(SearchdTest, TellsSystemdReadyWatchdogAndStopping) {
+  test::NotifySocket notify(dir_.Sub("notify.sock"));
+  SearchdProcess srv(config_path_, dir_.path(), {},
+                     {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000"});
+  ASSERT_GT(srv.port(), 0) << srv.Log();
+  ASSERT_TRUE(notify.WaitFor("READY=1")) << notify.all();
+  // At half of WatchdogSec: a few within a second.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_GE(notify.Count("WATCHDOG=1"), 3) << notify.all();
+  EXPECT_EQ(notify.Count("STOPPING=1"), 0) << notify.all();
+  EXPECT_EQ(srv.Terminate(), 0) << srv.Log();
+  EXPECT_TRUE(notify.WaitFor("STOPPING=1", 2000)) << notify.all();
 }
 
 TEST_F(SearchdTest, SwapsUnderConcurrentLoadWithZeroFailures) {
