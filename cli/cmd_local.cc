@@ -74,15 +74,7 @@ int CmdStatusLocal(const GlobalOptions& g, const std::string& name) {
     if (*live) {
       auto m = store.ReadManifest(**live);
       if (!m.ok()) return Fail(m.status());
-      Json lj = Json::MakeObject();
-      lj["version"] = m->version_id;
-      lj["created"] = FormatUtcMillis(m->created_unix_ms);
-      lj["age_seconds"] = static_cast<double>(NowUnixMillis() - m->created_unix_ms) / 1000;
-      lj["ntotal"] = m->ntotal;
-      lj["file_size"] = m->file_size;
-      lj["recall"] = m->validation.recall;
-      lj["path"] = store.LivePath();
-      j["live"] = std::move(lj);
+      j["live"] = m->LiveSummary(store.LivePath(), NowUnixMillis());
     } else {
       j["live"] = nullptr;
     }

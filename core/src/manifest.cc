@@ -127,6 +127,19 @@ Result<ValidationReport> ValidationReport::FromJson(const Json& j) {
   return r;
 }
 
+Json Manifest::LiveSummary(const std::string& live_path, int64_t now_unix_ms) const {
+  Json j = Json::MakeObject();
+  j["version"] = version_id;
+  j["created"] = FormatUtcMillis(created_unix_ms);
+  j["age_seconds"] = static_cast<double>(now_unix_ms - created_unix_ms) / 1000;
+  j["ntotal"] = ntotal;
+  j["file_size"] = file_size;
+  j["recall"] = validation.recall;
+  j["p99_ms"] = validation.p99_ms;
+  j["path"] = live_path;
+  return j;
+}
+
 Json Manifest::ToJson() const {
   Json j = Json::MakeObject();
   j["format_version"] = kFormatVersion;

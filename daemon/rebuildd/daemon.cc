@@ -212,16 +212,7 @@ Json Daemon::IndexJsonLocked(const Config& cfg, const IndexConfig& ic) const {
     if (!m.ok()) {
       j["live_error"] = m.status().message();
     } else {
-      Json lj = Json::MakeObject();
-      lj["version"] = m->version_id;
-      lj["created"] = FormatUtcMillis(m->created_unix_ms);
-      lj["age_seconds"] = static_cast<double>(NowUnixMillis() - m->created_unix_ms) / 1000;
-      lj["ntotal"] = m->ntotal;
-      lj["file_size"] = m->file_size;
-      lj["recall"] = m->validation.recall;
-      lj["p99_ms"] = m->validation.p99_ms;
-      lj["path"] = store.LivePath();
-      j["live"] = std::move(lj);
+      j["live"] = m->LiveSummary(store.LivePath(), NowUnixMillis());
     }
   }
   if (auto st = scheduler_->State(ic.name)) {

@@ -48,9 +48,15 @@ void LiveWatcher::Run() {
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
       spdlog::warn("cannot put the loader thread in SCHED_IDLE");
   }
-  if (priority_.nice > 0 &&
-      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), priority_.nice) != 0)
-    spdlog::debug("cannot lower the watcher thread's priority: {}", std::strerror(errno));
+  // Only ever lower it: a service already running at a higher nice value
+  // (systemd Nice=) keeps that; raising would need CAP_SYS_NICE.
+  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  errno = 0;
+  const int current = getpriority(PRIO_PROCESS, tid);
+  if (priority_.nice > 0 && (errno != 0 || current < priority_.nice) &&
+      setpriority(PRIO_PROCESS, tid, priority_.nice) != 0)
+    spdlog::warn("cannot lower the loader thread's priority to nice {}: {}", priority_.nice,
+                 std::strerror(errno));
   int ino = use_inotify_ ? inotify_init1(IN_NONBLOCK | IN_CLOEXEC) : -1;
   if (use_inotify_ && ino < 0)
     spdlog::warn("inotify unavailable ({}); polling every {} ms", std::strerror(errno),

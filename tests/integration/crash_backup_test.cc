@@ -48,10 +48,7 @@ namespace {
 
 constexpr int64_t kRows = 20000;
 
-int Iterations() {
-  const char* env = std::getenv("FRB_CRASH_ITERATIONS");
-  return env ? std::max(1, std::atoi(env)) : 8;
-}
+int Iterations() { return test::CrashIterations(8); }
 
 enum class Cmd { kRebuild, kBackupCreate, kRestore, kPrune };
 const char* CmdName(Cmd c) {
@@ -62,22 +59,6 @@ const char* CmdName(Cmd c) {
     case Cmd::kPrune: return "backup prune";
   }
   return "?";
-}
-
-pid_t Spawn(const std::vector<std::string>& argv) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(devnull, 0);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  return pid;
 }
 
 struct Before {
@@ -280,7 +261,7 @@ TEST_F(CrashCycleTest, KillNineDuringRebuildBackupRestoreAndPrune) {
     int delay = std::uniform_int_distribution<int>(0, std::max(1, full_ms[cmd] * 11 / 10))(rng);
     Count& c = counts[cmd];
     ++c.runs;
-    pid_t pid = Spawn(Args(cmd, b.target));
+    pid_t pid = test::SpawnSilently(Args(cmd, b.target));
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == 0) {

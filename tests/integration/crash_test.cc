@@ -27,25 +27,7 @@
 namespace frb {
 namespace {
 
-int Iterations() {
-  const char* env = std::getenv("FRB_CRASH_ITERATIONS");
-  return env ? std::max(1, std::atoi(env)) : 12;
-}
-
-pid_t Spawn(const std::vector<std::string>& argv) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  return pid;
-}
+int Iterations() { return test::CrashIterations(12); }
 
 class CrashLoopTest : public ::testing::Test {
  protected:
@@ -112,7 +94,7 @@ TEST_F(CrashLoopTest, KillNineAtRandomInstantsNeverBreaksLive) {
     auto versions = store.ListVersions();
     ASSERT_TRUE(versions.ok());
     std::set<std::string> before(versions->begin(), versions->end());
-    pid_t pid = Spawn(RebuildArgs());
+    pid_t pid = test::SpawnSilently(RebuildArgs());
     std::this_thread::sleep_for(std::chrono::milliseconds(delay(rng)));
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == 0) {

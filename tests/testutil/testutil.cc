@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,27 @@ TempDir::~TempDir() {
   // Published files are read-only; restore write bits so removal works.
   std::string cmd = "chmod -R u+w '" + path_ + "' 2>/dev/null; rm -rf '" + path_ + "'";
   (void)std::system(cmd.c_str());
+}
+
+pid_t SpawnSilently(const std::vector<std::string>& argv) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int CrashIterations(int default_n) {
+  const char* env = std::getenv("FRB_CRASH_ITERATIONS");
+  return env ? std::max(1, std::atoi(env)) : default_n;
 }
 
 ProcessResult RunProcess(const std::vector<std::string>& argv,

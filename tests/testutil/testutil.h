@@ -1,6 +1,8 @@
 // Shared helpers for unit and integration tests.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -35,6 +37,13 @@ struct ProcessResult {
 ProcessResult RunProcess(const std::vector<std::string>& argv,
                          const std::vector<std::string>& env = {},
                          int timeout_s = 300);
+
+// Starts argv[0] (a path) with stdin, stdout and stderr on /dev/null and
+// returns its pid at once; the caller kills and reaps it (crash loops).
+pid_t SpawnSilently(const std::vector<std::string>& argv);
+
+// Iterations of a crash loop: $FRB_CRASH_ITERATIONS, else `default_n`.
+int CrashIterations(int default_n);
 
 // Path of a program built in this CMake tree (e.g. "cli/faiss-rebuild").
 std::string BinPath(const std::string& rel);

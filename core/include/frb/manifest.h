@@ -82,6 +82,10 @@ struct Manifest {
   std::string Serialize() const;  // pretty JSON + newline
   // Rejects documents whose manifest_sha256 does not match (kCorruption).
   static Result<Manifest> Parse(std::string_view text, std::string_view origin);
+  // The short form `status` shows for a live version (CLI and daemon API):
+  // version, created, age_seconds (at `now_unix_ms`), ntotal, file_size,
+  // recall, p99_ms, path (= `live_path`).
+  Json LiveSummary(const std::string& live_path, int64_t now_unix_ms) const;
 };
 
 // Self-checksummed JSON documents (version and backup manifests): Seal adds
