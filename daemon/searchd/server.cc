@@ -19,6 +19,15 @@ constexpr const char* kJson = "application/json";
 
 int Cores() { return std::max(1u, std::thread::hardware_concurrency()); }
 
+// The OpenMP threads a batch may use, as the process started: the CPUs it may
+// run on, or OMP_NUM_THREADS when the operator set it (respected as a cap;
+// it is also how sanitizer runs keep uninstrumented libgomp single-threaded).
+// Read once, before any request thread changes its own setting.
+int OmpBudget() {
+  static const int budget = std::max(1, omp_get_max_threads());
+  return budget;
+}
+
 // Counts a search in flight for as long as it lives.
 // Thread safety: one per request; the shared counter is atomic.
 class InFlight {
@@ -41,6 +50,7 @@ SearchServer::SearchServer(IndexRegistry* registry, SearchMetrics* metrics,
       metrics_(metrics),
       options_(options) {
   if (options_.rate_limit > 0) limiter_ = std::make_unique<RateLimiter>(options_.rate_limit);
+  (void)OmpBudget();
   // httplib gives each keep-alive connection a worker for its whole life, and
   // a connection beyond the pool waits until another closes, so the pool is
   // sized for connections, not cores: max(16, 4 x cores). The CPU is not
@@ -148,8 +158,8 @@ void SearchServer::Routes() {
     SearchRequest& sr = *parsed;
     InFlight in_flight(in_flight_);
     // One OpenMP thread per single query (the HTTP workers already keep the
-    // cores busy); a batch may use the cores no other search is using.
-    omp_set_num_threads(sr.n == 1 ? 1 : std::max(1, Cores() / in_flight.now()));
+    // cores busy); a batch may use its share of the OpenMP budget.
+    omp_set_num_threads(sr.n == 1 ? 1 : std::max(1, OmpBudget() / in_flight.now()));
     std::vector<float> d(sr.n * sr.k);
     std::vector<int64_t> l(sr.n * sr.k);
     Status st = li->Search(sr.n, sr.x.data(), sr.k, sr.params, d.data(), l.data());

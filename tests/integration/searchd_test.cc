@@ -233,7 +233,7 @@ TEST_F(SearchdTest, ResultsEqualInProcessFaiss) {
   Answer a = InProcess(v1, 4, 10, kQueries, queries_.data());
   for (int i = 0; i < kQueries; ++i) {
     auto r = c.Post(kSearchPath, "{\"vector\":" + VectorJson(&queries_[i * kDim]) + ",\"k\":10}");
-    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(r.status, 200) << r.body << srv->Log();
     Json j = ParseBody(r);
     EXPECT_EQ(j.GetString("version"), v1);
     ExpectSame(j, a, i, 10);
@@ -243,7 +243,7 @@ TEST_F(SearchdTest, ResultsEqualInProcessFaiss) {
   std::string body = "{\"k\":5,\"nprobe\":32,\"vectors\":[";
   for (int i = 0; i < kQueries; ++i) body += (i ? "," : "") + VectorJson(&queries_[i * kDim]);
   auto r = c.Post(kSearchPath, body + "]}");
-  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(r.status, 200) << r.body << srv->Log();
   Json j = ParseBody(r);
   ASSERT_EQ(j.Find("results")->size(), static_cast<size_t>(kQueries));
   for (int i = 0; i < kQueries; ++i) ExpectSame(j.Find("results")->as_array()[i], b, i, 5);
