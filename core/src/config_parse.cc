@@ -1,6 +1,7 @@
 // YAML -> Config. Every value is type- and range-checked where it appears,
 // and checking goes on after a problem, so `config validate` can list every
 // mistake with its line and column in one run.
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <span>
 #include <system_error>
 
@@ -109,6 +111,39 @@ SourceLocation Loc(const YAML::Node& node) {
   YAML::Mark mark = node.Mark();
   if (mark.is_null()) return {};
   return {mark.line + 1, mark.column + 1};
+}
+
+// Records where documents start; ignores everything else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Where a second YAML document starts, if there is one. Not YAML::LoadAll:
+// yaml-cpp 0.7 reports documents forever, consuming nothing and allocating
+// without bound, on some malformed input after a document end marker
+// ("... &a { b: c }, d: e }"; found by fuzzing), so the parser is driven
+// for two documents at most.
+std::optional<SourceLocation> SecondDocument(const std::string& yaml) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  DocumentStarts docs;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(docs); ++i) {
+  }
+  if (docs.starts.size() < 2) return std::nullopt;
+  return SourceLocation{docs.starts[1].line + 1, docs.starts[1].column + 1};
 }
 
 struct Entry {
@@ -444,13 +479,15 @@ void Parser::Timezone(const MapView& m, const std::string& prefix,
 }
 
 void Parser::Parse(std::string_view yaml, Config* cfg) {
-  std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-  if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+  const std::string text(yaml);
+  YAML::Node doc = YAML::Load(text);  // the first document only
+  std::optional<SourceLocation> second = SecondDocument(text);
+  if (doc.IsNull() && !second) {
     Add({1, 1}, "the configuration is empty");
     return;
   }
-  if (docs.size() > 1) Add(Loc(docs[1]), "only one YAML document is allowed");
-  auto top = View(docs[0], Loc(docs[0]), "", kTopKeys);
+  if (second) Add(*second, "only one YAML document is allowed");
+  auto top = View(doc, Loc(doc), "", kTopKeys);
   if (!top) return;
 
   Path(*top, "data_dir", "", false, &cfg->data_dir);
