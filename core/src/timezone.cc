@@ -50,6 +50,10 @@ int WeekdayFromDays(int64_t days) {
 
 namespace {
 
+// Every offset a zone may have is strictly within a day of UTC, so it prints
+// and parses back as an ISO-8601 "+hh:mm" (hh <= 23).
+constexpr int kMaxUtcOffset = 24 * 3600;
+
 int64_t FloorDiv(int64_t a, int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
@@ -148,6 +152,10 @@ std::optional<PosixTz> ParsePosixTz(std::string_view s) {
   int west;
   if (!p.Name() || !p.HMS(24, &west)) return std::nullopt;
   tz.std_offset = -west;
+  // POSIX allows hh up to 24 (and the default DST offset adds an hour), but
+  // no zone is a day or more off UTC, and no ISO-8601 offset can say so:
+  // "UTC5X24" would print times as "-24:00" that nothing reads back.
+  if (std::abs(tz.std_offset) >= kMaxUtcOffset) return std::nullopt;
   if (p.Done()) return tz;
   if (!p.Name()) return std::nullopt;
   tz.has_dst = true;
@@ -166,6 +174,7 @@ std::optional<PosixTz> ParsePosixTz(std::string_view s) {
     return std::nullopt;
   }
   if (tz.dst_offset == tz.std_offset) tz.has_dst = false;
+  if (std::abs(tz.dst_offset) >= kMaxUtcOffset) return std::nullopt;
   return tz;
 }
 
@@ -401,7 +410,7 @@ Result<TimeZone> TimeZone::FromTzif(std::string name, std::string_view data) {
   }
   for (uint32_t i = 0; i < cnt[4]; ++i, q += 6) {
     int off = static_cast<int32_t>(Be32(q));
-    if (off < -26 * 3600 || off > 26 * 3600) return corrupt("bad UTC offset");
+    if (std::abs(off) >= kMaxUtcOffset) return corrupt("bad UTC offset");
     impl->types.push_back({off, q[4] != 0});
   }
   pos = q - p + cnt[5] + cnt[1] + cnt[0];

@@ -367,9 +367,14 @@ TEST(TimeZoneTest, PosixRules) {
   }
   for (const char* bad : {"", "EST", "5EST", "EST5EDT,M13.1.0,M11.1.0",
                           "EST5EDT,M3.2.0", "EST5EDT,M3.6.0,M11.1.0",
-                          "<+05", "EST5EDT,M3.2.0,M11.1.0junk", "EST99"}) {
+                          "<+05", "EST5EDT,M3.2.0,M11.1.0junk", "EST99",
+                          // A day or more off UTC (POSIX allows hh = 24), which
+                          // no ISO-8601 offset can express; a fuzz finding.
+                          "UTC5UZi24", "AAA24", "AAA-24", "AAA-23:30BBB"}) {
     EXPECT_FALSE(TimeZone::FromPosixRule(bad).ok()) << bad;
   }
+  EXPECT_TRUE(TimeZone::FromPosixRule("AAA-23:59").ok());
+  EXPECT_TRUE(TimeZone::FromPosixRule("AAA23:59").ok());
 }
 
 TEST(TimeZoneTest, SlimAndV1FilesViaTzdir) {
