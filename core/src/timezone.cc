@@ -146,7 +146,7 @@ class RuleParser {
   size_t i_ = 0;
 };
 
-std::optional<PosixTz> ParsePosixTz(std::string_view s) {
+std::optional<PosixTz> ParsePosixTzSyntax(std::string_view s) {
   RuleParser p(s);
   PosixTz tz;
   int west;
@@ -198,6 +198,29 @@ int64_t RuleInstant(const DateRule& r, int64_t year, int offset_before) {
     }
   }
   return days * 86400 + r.time - offset_before;
+}
+
+// A rule with DST is only usable if DST starts before it ends in every year,
+// or after it in every year (southern hemisphere). Rules like
+// "CET-1CET,M3.5.5,M03.4.5/3" (last vs fourth Friday of March) make the two
+// coincide in some years and swap in others, and no offset sequence follows
+// (a fuzz finding). The years 1970-2069 cover every weekday/leap pattern.
+bool ConsistentDstOrder(const PosixTz& tz) {
+  if (!tz.has_dst) return true;
+  int sign = 0;
+  for (int64_t y = 1970; y < 2070; ++y) {
+    int64_t d = RuleInstant(tz.start, y, tz.std_offset) - RuleInstant(tz.end, y, tz.dst_offset);
+    int s = d < 0 ? -1 : d > 0 ? 1 : 0;
+    if (s == 0 || (sign != 0 && s != sign)) return false;
+    sign = s;
+  }
+  return true;
+}
+
+std::optional<PosixTz> ParsePosixTz(std::string_view s) {
+  std::optional<PosixTz> tz = ParsePosixTzSyntax(s);
+  if (tz && !ConsistentDstOrder(*tz)) return std::nullopt;
+  return tz;
 }
 
 // The footer's offset changes in (at least) years [y0, y1], ascending. A
