@@ -80,22 +80,28 @@ inline bool ReadStat(const std::string& path, long* pgrp, double* cpu) {
   return true;
 }
 
-// CPU seconds used so far by the live processes of process group `pgid`
-// (a server and, for uvicorn, its worker processes). Exited processes are
-// not counted, so call it while the servers run.
-inline double GroupCpu(pid_t pgid) {
-  if (pgid <= 0) return 0;
-  double total = 0;
+// Calls fn("/proc/PID", cpu_seconds) for each live process of group `pgid`.
+template <typename Fn>
+void ForEachInGroup(pid_t pgid, Fn fn) {
+  if (pgid <= 0) return;
   DIR* d = opendir("/proc");
-  if (d == nullptr) return 0;
+  if (d == nullptr) return;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     long grp = 0;
     double cpu = 0;
-    if (ReadStat(std::string("/proc/") + e->d_name + "/stat", &grp, &cpu) && grp == pgid)
-      total += cpu;
+    const std::string base = std::string("/proc/") + e->d_name;
+    if (ReadStat(base + "/stat", &grp, &cpu) && grp == pgid) fn(base, cpu);
   }
   closedir(d);
+}
+
+// CPU seconds used so far by the live processes of process group `pgid`
+// (a server and, for uvicorn, its worker processes). Exited processes are
+// not counted, so call it while the servers run.
+inline double GroupCpu(pid_t pgid) {
+  double total = 0;
+  ForEachInGroup(pgid, [&](const std::string&, double cpu) { total += cpu; });
   return total;
 }
 
@@ -103,24 +109,16 @@ inline double GroupCpu(pid_t pgid) {
 // processes of group `pgid`, in MiB.
 inline double GroupStatusMiB(pid_t pgid, const char* field) {
   double total = 0;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    long grp = 0;
-    double cpu = 0;
-    const std::string base = std::string("/proc/") + e->d_name;
-    if (!ReadStat(base + "/stat", &grp, &cpu) || grp != pgid) continue;
-    if (FILE* f = std::fopen((base + "/status").c_str(), "r")) {
-      char line[256];
-      const size_t len = std::strlen(field);
-      while (std::fgets(line, sizeof(line), f))
-        if (std::strncmp(line, field, len) == 0 && line[len] == ':')
-          total += std::atof(line + len + 1) / 1024.0;  // kB
-      std::fclose(f);
-    }
-  }
-  closedir(d);
+  const size_t len = std::strlen(field);
+  ForEachInGroup(pgid, [&](const std::string& base, double) {
+    FILE* f = std::fopen((base + "/status").c_str(), "r");
+    if (f == nullptr) return;
+    char line[256];
+    while (std::fgets(line, sizeof(line), f))
+      if (std::strncmp(line, field, len) == 0 && line[len] == ':')
+        total += std::atof(line + len + 1) / 1024.0;  // kB
+    std::fclose(f);
+  });
   return total;
 }
 

@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -43,6 +45,15 @@ pid_t SpawnSilently(const std::vector<std::string>& argv) {
     ::_exit(127);
   }
   return pid;
+}
+
+std::vector<std::string> BackupIds(const BackupStore& store) {
+  std::vector<std::string> ids;
+  auto list = store.List();
+  EXPECT_TRUE(list.ok()) << list.status().ToString();
+  if (list.ok())
+    for (const auto& b : *list) ids.push_back(b.manifest.version_id);
+  return ids;
 }
 
 int CrashIterations(int default_n) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "frb/backup.h"
 #include "frb/config.h"
 #include "frb/env.h"
 #include "synth.h"
@@ -44,6 +45,10 @@ pid_t SpawnSilently(const std::vector<std::string>& argv);
 
 // Iterations of a crash loop: $FRB_CRASH_ITERATIONS, else `default_n`.
 int CrashIterations(int default_n);
+
+// Version ids of the backups `store` lists, oldest first; a failed listing
+// fails the test and gives none.
+std::vector<std::string> BackupIds(const BackupStore& store);
 
 // Path of a program built in this CMake tree (e.g. "cli/faiss-rebuild").
 std::string BinPath(const std::string& rel);

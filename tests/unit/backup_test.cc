@@ -73,14 +73,7 @@ class BackupTest : public ::testing::Test {
     JobControl control;
     return RebuildJob(env, config_, index(), RebuildOptions{}).Run(control);
   }
-  std::vector<std::string> BackupIds() {
-    std::vector<std::string> ids;
-    auto list = Backups().List();
-    EXPECT_TRUE(list.ok()) << list.status().ToString();
-    if (list.ok())
-      for (const auto& b : *list) ids.push_back(b.manifest.version_id);
-    return ids;
-  }
+  std::vector<std::string> BackupIds() { return test::BackupIds(Backups()); }
 
   test::TempDir dir_;
   std::string source_;

@@ -200,14 +200,7 @@ class CycleHarness {
     return Internal("unknown cycle");
   }
 
-  std::vector<std::string> BackupIds() const {
-    std::vector<std::string> ids;
-    auto list = Backups().List();
-    EXPECT_TRUE(list.ok()) << list.status().ToString();
-    if (list.ok())
-      for (const auto& b : *list) ids.push_back(b.manifest.version_id);
-    return ids;
-  }
+  std::vector<std::string> BackupIds() const { return test::BackupIds(Backups()); }
 
   // A version directory is complete: its manifest passes its own checksum,
   // the index file matches the manifest and plain FAISS loads it.
