@@ -7,6 +7,7 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexPreTransform.h>
+#include <faiss/utils/distances.h>
 
 #include <algorithm>
 #include <chrono>
@@ -59,6 +60,8 @@ const char* ParamKindName(ParamKind kind) {
   }
   return "?";
 }
+
+void SetBlasFromBatchesOf(int n) { faiss::distance_compute_blas_threshold = n; }
 
 LoadedIndex::~LoadedIndex() = default;
 

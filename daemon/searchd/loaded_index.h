@@ -79,4 +79,9 @@ class LoadedIndex {
 
 const char* ParamKindName(ParamKind kind);
 
+// From `n` queries per FAISS call on, flat distances (Flat indexes, IVF
+// coarse quantizers) are computed with BLAS instead of one vector at a time.
+// Process-wide FAISS setting; call before serving.
+void SetBlasFromBatchesOf(int n);
+
 }  // namespace frb::searchd

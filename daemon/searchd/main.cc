@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
   app.add_option("--rate-limit", sopt.rate_limit, "search requests per second (0 = off)");
   app.add_option("--threads", sopt.threads,
                  "HTTP worker threads, one per open connection (0 = max(16, 4 x cores))");
+  app.add_option("--coalesce-max", sopt.coalesce_max,
+                 "most concurrent single-vector searches run as one FAISS batch (1 = off)")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--max-k", sopt.limits.max_k, "largest k accepted")->check(CLI::PositiveNumber);
   app.add_option("--max-batch", sopt.limits.max_batch, "most vectors per request")
       ->check(CLI::PositiveNumber);

@@ -14,6 +14,12 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
           0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
 }
 
+// Powers of two up to the largest useful coalescing batch; FAISS switches
+// the IVF coarse distances to BLAS at 20 queries.
+prometheus::Histogram::BucketBoundaries BatchBuckets() {
+  return {1, 2, 4, 8, 16, 32, 64, 128, 256};
+}
+
 }  // namespace
 
 SearchMetrics::SearchMetrics()
@@ -26,6 +32,11 @@ SearchMetrics::SearchMetrics()
                     .Name("faiss_search_request_duration_seconds")
                     .Help("Wall time of search API requests, parsing to response.")
                     .Register(*registry_)),
+      batch_size_(prometheus::BuildHistogram()
+                      .Name("faiss_search_batch_size")
+                      .Help("Queries in the FAISS call that served each single-vector "
+                            "search (concurrent searches are coalesced).")
+                      .Register(*registry_)),
       reloads_(prometheus::BuildCounter()
                    .Name("faiss_search_reloads_total")
                    .Help("Attempts to load a new live version, by result.")
@@ -45,6 +56,10 @@ void SearchMetrics::ObserveRequest(const std::string& index, int code,
   // a hash under the family's own lock, cheap next to a search.
   requests_.Add({{"index", index}, {"code", std::to_string(code)}}).Increment();
   duration_.Add({{"index", index}}, LatencyBuckets()).Observe(seconds);
+}
+
+void SearchMetrics::ObserveBatchSize(const std::string& index, int batch_size) {
+  batch_size_.Add({{"index", index}}, BatchBuckets()).Observe(batch_size);
 }
 
 void SearchMetrics::CountReload(const std::string& index, std::string_view result) {

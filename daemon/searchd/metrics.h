@@ -24,6 +24,9 @@ class SearchMetrics {
   // One finished HTTP request on `index` ("" when the path names no
   // configured index, so client typos cannot create label sets).
   void ObserveRequest(const std::string& index, int code, double seconds);
+  // One single-vector search of `index` ran in a FAISS call of
+  // `batch_size` queries (1 = alone; see SearchCoalescer).
+  void ObserveBatchSize(const std::string& index, int batch_size);
   // result: "ok" | "failed" | "refused_memory" | "superseded".
   void CountReload(const std::string& index, std::string_view result);
   // Creates the index's reload counters at 0, so increase() in alert rules
@@ -41,6 +44,7 @@ class SearchMetrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Family<prometheus::Gauge>& version_info_;
   prometheus::Family<prometheus::Gauge>& loaded_ts_;

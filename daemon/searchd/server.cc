@@ -50,7 +50,16 @@ SearchServer::SearchServer(IndexRegistry* registry, SearchMetrics* metrics,
       metrics_(metrics),
       options_(options) {
   if (options_.rate_limit > 0) limiter_ = std::make_unique<RateLimiter>(options_.rate_limit);
-  (void)OmpBudget();
+  // One coalesced FAISS call per OpenMP thread of the budget, each on one
+  // thread (below): the cores stay busy without oversubscribing them.
+  const int lanes = OmpBudget();
+  if (options_.coalesce_max > 1) {
+    coalescer_ = std::make_unique<SearchCoalescer>(lanes, options_.coalesce_max);
+    // FAISS's default (BLAS from 20 queries) leaves small coalesced batches
+    // on the scalar path; from 2 on BLAS is cheaper per query (measured on
+    // 1M x 128 IVF4096: 1.3 vs 1.5 ms at 2, 0.9 vs 1.5 ms at 4).
+    SetBlasFromBatchesOf(2);
+  }
   // httplib gives each keep-alive connection a worker for its whole life, and
   // a connection beyond the pool waits until another closes, so the pool is
   // sized for connections, not cores: max(16, 4 x cores). The CPU is not
@@ -162,7 +171,15 @@ void SearchServer::Routes() {
     omp_set_num_threads(sr.n == 1 ? 1 : std::max(1, OmpBudget() / in_flight.now()));
     std::vector<float> d(sr.n * sr.k);
     std::vector<int64_t> l(sr.n * sr.k);
-    Status st = li->Search(sr.n, sr.x.data(), sr.k, sr.params, d.data(), l.data());
+    Status st;
+    int batch_size = 1;
+    if (sr.n == 1 && coalescer_) {
+      st = coalescer_->Search(*li, sr.x.data(), sr.k, sr.params, d.data(), l.data(),
+                              &batch_size);
+    } else {
+      st = li->Search(sr.n, sr.x.data(), sr.k, sr.params, d.data(), l.data());
+    }
+    if (sr.n == 1) metrics_->ObserveBatchSize(name, batch_size);
     if (!st.ok()) {
       spdlog::error("index {} version {}: {}", name, li->version, st.ToString());
       return finish(500, ErrorBody(st.message()));

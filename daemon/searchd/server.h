@@ -6,6 +6,7 @@
 #include <string>
 
 #include "frb/status.h"
+#include "coalescer.h"
 #include "index_registry.h"
 #include "metrics.h"
 #include "rate_limiter.h"
@@ -21,6 +22,9 @@ struct ServerOptions {
   int threads = 0;         // HTTP worker threads; 0 = max(16, 4 x cores), see server.cc
   double rate_limit = 0;   // requests/s over all search requests; 0 = off
   int timeout_s = 10;      // socket read/write timeout
+  // Most concurrent single-vector searches run in one FAISS call (see
+  // SearchCoalescer); 1 = every search alone.
+  int coalesce_max = 32;
   RequestLimits limits;
 };
 
@@ -43,6 +47,7 @@ class SearchServer {
   SearchMetrics* metrics_;
   ServerOptions options_;
   std::unique_ptr<RateLimiter> limiter_;
+  std::unique_ptr<SearchCoalescer> coalescer_;  // null when coalesce_max is 1
   std::atomic<int> in_flight_{0};  // concurrent searches, to size OpenMP
 };
 

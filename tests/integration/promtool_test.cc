@@ -64,7 +64,8 @@ std::set<std::string> ContractMetrics() {
       "faiss_search_index_loaded_timestamp_seconds",
   };
   for (const char* histogram :
-       {"faiss_rebuild_build_duration_seconds", "faiss_search_request_duration_seconds"}) {
+       {"faiss_rebuild_build_duration_seconds", "faiss_search_request_duration_seconds",
+        "faiss_search_batch_size" /* beyond the brief's list */}) {
     for (const char* suffix : {"_bucket", "_sum", "_count"})
       names.insert(std::string(histogram) + suffix);
   }

@@ -516,6 +516,77 @@ TEST_F(SearchdTest, SwapsUnderConcurrentLoadWithZeroFailures) {
   EXPECT_EQ(freed, 3u) << log;
 }
 
+// Concurrent single queries share FAISS calls (one lane: OMP_NUM_THREADS=1),
+// yet every answer is that query's own, for its own k and nprobe: a batch
+// never mixes parameters or rows. --coalesce-max 1 turns sharing off.
+TEST_F(SearchdTest, ConcurrentSingleQueriesShareFaissCallsWithTheirOwnAnswers) {
+  const std::string v1 = Publish(1);
+  const Answer a10 = InProcess(v1, 4, 10, kQueries, queries_.data());
+  const Answer a3 = InProcess(v1, 4, 3, kQueries, queries_.data());
+  const Answer a10p16 = InProcess(v1, 16, 10, kQueries, queries_.data());
+  auto batch_sizes = [](MiniHttpClient& c) {
+    std::string m = c.Get("/metrics").body;
+    auto value = [&](const std::string& series) {
+      size_t at = m.find("\n" + series + " ");
+      return at == std::string::npos ? -1.0 : std::atof(m.c_str() + at + series.size() + 2);
+    };
+    return std::make_pair(value("faiss_search_batch_size_count{index=\"small\"}"),
+                          value("faiss_search_batch_size_bucket{index=\"small\",le=\"1\"}"));
+  };
+  for (bool coalesce : {true, false}) {
+    SCOPED_TRACE(coalesce ? "coalescing" : "--coalesce-max 1");
+    std::vector<std::string> extra;
+    if (!coalesce) extra = {"--coalesce-max", "1"};
+    SearchdProcess srv(config_path_, dir_.path(), extra, {"OMP_NUM_THREADS=1"});
+    ASSERT_GT(srv.port(), 0) << srv.Log();
+    MiniHttpClient c(srv.port());
+    ASSERT_TRUE(WaitReady(c)) << srv.Log();
+    constexpr int kClients = 12, kEach = 150;
+    std::atomic<int> wrong{0};
+    std::mutex mu;
+    std::string first_wrong;
+    std::vector<std::thread> clients;
+    for (int t = 0; t < kClients; ++t) {
+      clients.emplace_back([&, t] {
+        MiniHttpClient cl(srv.port());
+        for (int i = 0; i < kEach; ++i) {
+          const int q = (t * 7 + i) % kQueries, kind = (t + i) % 3;
+          const int k = kind == 1 ? 3 : 10;
+          const Answer& want = kind == 0 ? a10 : kind == 1 ? a3 : a10p16;
+          std::string body = "{\"k\":" + std::to_string(k) +
+                             (kind == 2 ? ",\"nprobe\":16" : "") +
+                             ",\"vector\":" + VectorJson(&queries_[q * kDim]) + "}";
+          auto r = cl.Post(kSearchPath, body);
+          auto j = Json::Parse(r.body);
+          bool same = r.status == 200 && j.ok() && j->Find("ids") != nullptr &&
+                      j->Find("ids")->size() == static_cast<size_t>(k);
+          for (int x = 0; same && x < k; ++x) {
+            same = j->Find("ids")->as_array()[x].as_int() == want.l[q * k + x] &&
+                   static_cast<float>(j->Find("distances")->as_array()[x].as_double()) ==
+                       want.d[q * k + x];
+          }
+          if (!same && wrong++ == 0) {
+            std::lock_guard<std::mutex> lock(mu);
+            first_wrong = "query " + std::to_string(q) + " k " + std::to_string(k) + ": " +
+                          std::to_string(r.status) + " " + r.body;
+          }
+        }
+      });
+    }
+    for (auto& th : clients) th.join();
+    EXPECT_EQ(wrong.load(), 0) << first_wrong;
+    auto [count, alone] = batch_sizes(c);
+    EXPECT_EQ(count, kClients * kEach);
+    if (coalesce) {
+      // 12 clients on one lane: most queries wait for the lane and leave
+      // together (how many depends on timing, some always do).
+      EXPECT_LT(alone, count * 0.9) << "batch sizes: " << alone << " of " << count << " alone";
+    } else {
+      EXPECT_EQ(alone, count);
+    }
+  }
+}
+
 TEST_F(SearchdTest, CorruptNewVersionIsRefusedAndOldKeepsServing) {
   const std::string v1 = Publish(1);
   auto srv = Start();
