@@ -7,17 +7,22 @@
 //                 [--python /usr/bin/python3] [--script tests/bench/fastapi_server.py]
 //
 // Uses the same benchmark index as bench_searchd (one --dir serves both),
-// then starts, on ephemeral ports of 127.0.0.1, faiss-searchd and one
-// FastAPI server (tests/bench/fastapi_server.py) per --workers count, each
-// serving the live version file with the same nprobe. First it checks that
-// both answer the same --check queries equally (same ids in the same order,
-// distances within 1e-4 relative; single and batch requests). Then the same
-// single-vector queries are driven by the same client (C keep-alive
-// connections, closed loop) against each server in turn, alternating for
-// --rounds rounds; QPS, p50, p99 and the CPU per query of the server's whole
-// process group plus the client are reported, with medians and ratios. Each
-// round also runs the same searches in-process (C threads, 1 OpenMP thread
-// each): the FAISS cost per query that no server can go below.
+// then starts, on ephemeral ports of 127.0.0.1, two faiss-searchd (as
+// shipped, which coalesces concurrent single queries into FAISS batches, and
+// with --coalesce-max 1) and one FastAPI server (tests/bench/fastapi_server.py)
+// per --workers count, each serving the live version file with the same
+// nprobe. First it checks that faiss-searchd and FastAPI answer the same
+// --check queries equally (same ids in the same order, distances within 1e-4
+// relative; single and batch requests). Then the same single-vector queries
+// are driven by the same client (C keep-alive connections, closed loop)
+// against each server in turn, alternating for --rounds rounds; QPS, p50,
+// p99 and the CPU per query of the server's whole process group plus the
+// client are reported, with medians and ratios. Each round also runs the
+// same searches in-process (C threads, one query per call on 1 OpenMP
+// thread each): the FAISS cost of a query searched alone. A last phase
+// drives faiss-searchd again and compares every answer under load with the
+// same query searched alone, and the batch sizes it ran in are read from
+// its /metrics.
 // The uvicorn connections are spread evenly over its worker processes
 // (a connection stays with the worker that accepted it).
 //
@@ -127,6 +132,14 @@ long WorkerPid(MiniHttpClient& c) {
   return j.ok() ? static_cast<long>(j->GetInt("workers_pid")) : 0;
 }
 
+struct SdServer {
+  std::string label;
+  pid_t pid = 0;
+  int port = 0;
+  std::vector<std::unique_ptr<MiniHttpClient>> conns;
+  std::vector<Figures> rounds;
+};
+
 struct PyServer {
   int workers = 0;
   pid_t pid = 0;
@@ -134,7 +147,7 @@ struct PyServer {
   std::vector<std::unique_ptr<MiniHttpClient>> conns;
   std::string spread;  // connections per worker
   std::vector<Figures> rounds;
-  std::vector<double> ratios;  // searchd QPS / this QPS, per round
+  std::vector<double> ratios;  // faiss-searchd (as shipped) QPS / this QPS, per round
 };
 
 double Median(std::vector<double> v) {
@@ -246,16 +259,31 @@ int main(int argc, char** argv) {
     for (pid_t p : all) frb::bench::StopGroup(p);
     return 1;
   };
-  const std::string sd_port_file = frb::JoinPath(a.dir, "port");
-  ::unlink(sd_port_file.c_str());
-  const pid_t sd_pid = frb::bench::Spawn(
-      {std::string(FRB_BIN_DIR) + "/daemon/searchd/faiss-searchd", "--config", bi.config_path,
-       "--listen", "127.0.0.1:0", "--port-file", sd_port_file},
-      frb::JoinPath(a.dir, "searchd.log"));
-  all.push_back(sd_pid);
-  const int sd_port = frb::bench::WaitPort(env, sd_pid, sd_port_file, 10);
-  if (sd_port == 0 || !frb::bench::WaitReady(sd_port, sd_pid, 600))
-    return fail("faiss-searchd did not become ready (see " + a.dir + "/searchd.log)");
+  // Two faiss-searchd: as shipped (concurrent single queries coalesced into
+  // FAISS batches) and with --coalesce-max 1 (every query searched alone).
+  // The HTTP pool holds one thread per open connection (see server.cc).
+  const int sd_threads = std::max(16, a.clients + 4);
+  std::vector<SdServer> sds(2);
+  sds[0].label = "faiss-searchd";
+  sds[1].label = "searchd, no coalescing";
+  for (size_t s = 0; s < sds.size(); ++s) {
+    SdServer& sd = sds[s];
+    const std::string tag = "searchd" + std::to_string(s);
+    const std::string port_file = frb::JoinPath(a.dir, tag + ".port");
+    ::unlink(port_file.c_str());
+    std::vector<std::string> cmd = {
+        std::string(FRB_BIN_DIR) + "/daemon/searchd/faiss-searchd", "--config",
+        bi.config_path, "--listen", "127.0.0.1:0", "--port-file", port_file,
+        "--threads", std::to_string(sd_threads)};
+    if (s == 1) cmd.insert(cmd.end(), {"--coalesce-max", "1"});
+    sd.pid = frb::bench::Spawn(cmd, frb::JoinPath(a.dir, tag + ".log"));
+    all.push_back(sd.pid);
+    sd.port = frb::bench::WaitPort(env, sd.pid, port_file, 10);
+    if (sd.port == 0 || !frb::bench::WaitReady(sd.port, sd.pid, 600))
+      return fail("faiss-searchd did not become ready (see " + a.dir + "/" + tag + ".log)");
+    for (int t = 0; t < a.clients; ++t)
+      sd.conns.push_back(std::make_unique<MiniHttpClient>(sd.port));
+  }
 
   std::vector<PyServer> py(a.workers.size());
   for (size_t s = 0; s < py.size(); ++s) {
@@ -305,11 +333,8 @@ int main(int argc, char** argv) {
     if (static_cast<int>(p.conns.size()) != a.clients)
       return fail("cannot open connections to uvicorn");
   }
-  std::vector<std::unique_ptr<MiniHttpClient>> sd_conns;
-  for (int t = 0; t < a.clients; ++t)
-    sd_conns.push_back(std::make_unique<MiniHttpClient>(sd_port));
-  std::printf("servers: faiss-searchd (default pool: max(16, 4 x cores) HTTP threads, 1 "
-              "OpenMP thread per single query)");
+  std::printf("servers: faiss-searchd x2 (--threads %d, 1 OpenMP thread per FAISS call; "
+              "coalescing on and off)", sd_threads);
   for (const PyServer& p : py)
     std::printf("; uvicorn %d worker(s), %s handler, connections per worker %s", p.workers,
                 a.handler.c_str(), p.spread.c_str());
@@ -317,10 +342,11 @@ int main(int argc, char** argv) {
 
   // Equal results: single queries and one batch, every server vs searchd.
   const std::string path = "/api/v1/indexes/bench/search";
+  std::vector<std::vector<int64_t>> alone;  // ids of each query searched alone
   for (PyServer& p : py) {
     int64_t equal = 0, ties = 0, differ = 0, bad = 0;
     auto compare_body = [&](const std::string& body) {
-      auto r1 = sd_conns[0]->Post(path, body);
+      auto r1 = sds[0].conns[0]->Post(path, body);
       auto r2 = p.conns[0]->Post(path, body);
       std::vector<Result1> x, y;
       if (r1.status != 200 || r2.status != 200 || !ParseResults(r1.body, &x) ||
@@ -343,6 +369,17 @@ int main(int argc, char** argv) {
       }
     };
     for (int i = 0; i < std::min(a.check, nq); ++i) compare_body(bodies[i]);
+    if (alone.empty()) {
+      // One query at a time, so each was searched alone: the reference for
+      // the answers under load below.
+      for (int i = 0; i < nq; ++i) {
+        auto r = sds[1].conns[0]->Post(path, bodies[i]);
+        std::vector<Result1> x;
+        if (r.status != 200 || !ParseResults(r.body, &x) || x.size() != 1)
+          return fail("searchd: unusable answer to query " + std::to_string(i));
+        alone.push_back(x[0].ids);
+      }
+    }
     frb::Json batch = frb::Json::MakeArray();
     for (int i = 0; i < 32; ++i) batch.Push(vec_json(i));
     compare_body("{\"k\":10,\"vectors\":" + batch.Dump() + "}");
@@ -363,7 +400,8 @@ int main(int argc, char** argv) {
   faiss::ParameterSpace().set_index_parameter(idx.get(), "nprobe", a.nprobe);
 
   // Throughput, alternating servers each round.
-  std::vector<Figures> sd_rounds, in_rounds;
+  std::vector<Figures> in_rounds;
+  std::vector<double> coalesce_ratios;  // coalescing on / off QPS, per round
   std::printf("%-6s %-24s %10s %10s %10s %12s %12s %8s\n", "round", "server", "QPS",
               "p50 ms", "p99 ms", "CPU ms/query", "(server)", "errors");
   auto row = [](int r, const std::string& name, const Figures& f) {
@@ -382,12 +420,17 @@ int main(int argc, char** argv) {
     });
     row(r, "in-process faiss", in);
     in_rounds.push_back(in);
-    Figures sd = frb::bench::Drive(a.clients, a.seconds, nq, sd_pid, [&](int t, int q) {
-      return sd_conns[t]->Post(path, bodies[q]).status == 200;
-    });
-    row(r, "faiss-searchd", sd);
-    sd_rounds.push_back(sd);
-    errors += sd.errors;
+    for (SdServer& s : sds) {
+      Figures f = frb::bench::Drive(a.clients, a.seconds, nq, s.pid, [&](int t, int q) {
+        return s.conns[t]->Post(path, bodies[q]).status == 200;
+      });
+      row(r, s.label, f);
+      s.rounds.push_back(f);
+      errors += f.errors;
+    }
+    const Figures& sd = sds[0].rounds.back();
+    coalesce_ratios.push_back(sds[1].rounds.back().qps > 0
+                                  ? sd.qps / sds[1].rounds.back().qps : 0);
     for (PyServer& p : py) {
       Figures f = frb::bench::Drive(a.clients, a.seconds, nq, p.pid, [&](int t, int q) {
         return p.conns[t]->Post(path, bodies[q]).status == 200;
@@ -398,20 +441,51 @@ int main(int argc, char** argv) {
       errors += f.errors;
     }
   }
+  // Coalesced answers equal the one-at-a-time ones? Same load, every answer
+  // parsed and its ids compared (a separate phase: the parsing costs client CPU).
+  std::atomic<int64_t> checked{0}, unequal{0};
+  Figures chk = frb::bench::Drive(a.clients, a.seconds, nq, sds[0].pid, [&](int t, int q) {
+    auto r = sds[0].conns[t]->Post(path, bodies[q]);
+    std::vector<Result1> x;
+    if (r.status != 200 || !ParseResults(r.body, &x) || x.size() != 1) return false;
+    ++checked;
+    if (x[0].ids != alone[q]) ++unequal;
+    return true;
+  });
+  errors += chk.errors;
+  std::printf("answers under load (faiss-searchd, coalescing): %lld of %lld ids lists equal to "
+              "the same query searched alone, %lld differ\n",
+              static_cast<long long>(checked - unequal), static_cast<long long>(checked.load()),
+              static_cast<long long>(unequal.load()));
+  {
+    // How large the coalesced batches were, over every phase above.
+    auto m = sds[0].conns[0]->Get("/metrics");
+    auto value = [&](const std::string& series) {
+      const size_t at = m.body.find("\n" + series + " ");
+      return at == std::string::npos ? 0.0 : std::atof(m.body.c_str() + at + series.size() + 2);
+    };
+    const double count = value("faiss_search_batch_size_count{index=\"bench\"}");
+    const double sum = value("faiss_search_batch_size_sum{index=\"bench\"}");
+    const double le16 = value("faiss_search_batch_size_bucket{index=\"bench\",le=\"16\"}");
+    std::printf("coalescing (faiss-searchd): %.0f single queries, mean batch %.1f, %.1f%% in "
+                "batches of 17 or more\n", count, count > 0 ? sum / count : 0,
+                count > 0 ? 100 * (count - le16) / count : 0);
+  }
   const std::string load_end = frb::bench::LoadAvg();
   for (pid_t p : all) frb::bench::StopGroup(p);
 
-  std::printf("median in-process faiss (no server; the floor): %.1f QPS, p50 %.3f ms, CPU "
+  std::printf("median in-process faiss, one query per call: %.1f QPS, p50 %.3f ms, CPU "
               "%.3f ms/query\n", MedianOf(in_rounds, &Figures::qps),
               MedianOf(in_rounds, &Figures::p50_ms),
               MedianOf(in_rounds, &Figures::cpu_ms_per_query));
-  const double sd_qps = MedianOf(sd_rounds, &Figures::qps);
-  const double sd_cpu = MedianOf(sd_rounds, &Figures::cpu_ms_per_query);
-  std::printf("median faiss-searchd: %.1f QPS, p50 %.3f ms, p99 %.3f ms, CPU %.3f ms/query "
-              "(server alone %.3f)\n",
-              sd_qps, MedianOf(sd_rounds, &Figures::p50_ms),
-              MedianOf(sd_rounds, &Figures::p99_ms), sd_cpu,
-              MedianOf(sd_rounds, &Figures::server_cpu_ms_per_query));
+  for (const SdServer& s : sds)
+    std::printf("median %s: %.1f QPS, p50 %.3f ms, p99 %.3f ms, CPU %.3f ms/query (server "
+                "alone %.3f)\n", s.label.c_str(), MedianOf(s.rounds, &Figures::qps),
+                MedianOf(s.rounds, &Figures::p50_ms), MedianOf(s.rounds, &Figures::p99_ms),
+                MedianOf(s.rounds, &Figures::cpu_ms_per_query),
+                MedianOf(s.rounds, &Figures::server_cpu_ms_per_query));
+  std::printf("ratio coalescing on / off QPS: median %.2fx\n", Median(coalesce_ratios));
+  const double sd_cpu = MedianOf(sds[0].rounds, &Figures::cpu_ms_per_query);
   for (const PyServer& p : py) {
     const double cpu = MedianOf(p.rounds, &Figures::cpu_ms_per_query);
     std::printf("median fastapi %d worker(s): %.1f QPS, p50 %.3f ms, p99 %.3f ms, CPU %.3f "
