@@ -342,7 +342,16 @@ int main(int argc, char** argv) {
 
   // Equal results: single queries and one batch, every server vs searchd.
   const std::string path = "/api/v1/indexes/bench/search";
-  std::vector<std::vector<int64_t>> alone;  // ids of each query searched alone
+  // One query at a time, so each is searched alone: the reference for the
+  // answers under load at the end.
+  std::vector<std::vector<int64_t>> alone(nq);
+  for (int i = 0; i < nq; ++i) {
+    auto r = sds[1].conns[0]->Post(path, bodies[i]);
+    std::vector<Result1> x;
+    if (r.status != 200 || !ParseResults(r.body, &x) || x.size() != 1)
+      return fail("searchd: unusable answer to query " + std::to_string(i));
+    alone[i] = x[0].ids;
+  }
   for (PyServer& p : py) {
     int64_t equal = 0, ties = 0, differ = 0, bad = 0;
     auto compare_body = [&](const std::string& body) {
@@ -369,17 +378,6 @@ int main(int argc, char** argv) {
       }
     };
     for (int i = 0; i < std::min(a.check, nq); ++i) compare_body(bodies[i]);
-    if (alone.empty()) {
-      // One query at a time, so each was searched alone: the reference for
-      // the answers under load below.
-      for (int i = 0; i < nq; ++i) {
-        auto r = sds[1].conns[0]->Post(path, bodies[i]);
-        std::vector<Result1> x;
-        if (r.status != 200 || !ParseResults(r.body, &x) || x.size() != 1)
-          return fail("searchd: unusable answer to query " + std::to_string(i));
-        alone.push_back(x[0].ids);
-      }
-    }
     frb::Json batch = frb::Json::MakeArray();
     for (int i = 0; i < 32; ++i) batch.Push(vec_json(i));
     compare_body("{\"k\":10,\"vectors\":" + batch.Dump() + "}");
