@@ -50,9 +50,11 @@ int WeekdayFromDays(int64_t days) {
 
 namespace {
 
-// Every offset a zone may have is strictly within a day of UTC, so it prints
-// and parses back as an ISO-8601 "+hh:mm" (hh <= 23).
-constexpr int kMaxUtcOffset = 24 * 3600;
+// Every offset a zone may have prints, rounded to the minute, as an ISO-8601
+// "+hh:mm" with hh <= 23 and parses back: so it is under 23:59:30 either way
+// (23:59:30 itself would round to +24:00; fuzz finding, a TZif type of
+// +23:59:59).
+constexpr int kMaxUtcOffset = 24 * 3600 - 30;
 
 int64_t FloorDiv(int64_t a, int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));

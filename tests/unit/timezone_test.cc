@@ -371,12 +371,18 @@ TEST(TimeZoneTest, PosixRules) {
                           // A day or more off UTC (POSIX allows hh = 24), which
                           // no ISO-8601 offset can express; a fuzz finding.
                           "UTC5UZi24", "AAA24", "AAA-24", "AAA-23:30BBB",
+                          // Rounds to +24:00 when printed to the minute.
+                          "AAA-23:59:30", "AAA23:59:30",
                           // DST end on or before its start in some years only.
                           "CET-1CET,M3.5.5,M03.4.5/3"}) {
     EXPECT_FALSE(TimeZone::FromPosixRule(bad).ok()) << bad;
   }
   EXPECT_TRUE(TimeZone::FromPosixRule("AAA-23:59").ok());
   EXPECT_TRUE(TimeZone::FromPosixRule("AAA23:59").ok());
+  Result<TimeZone> edge = TimeZone::FromPosixRule("AAA-23:59:29");
+  ASSERT_TRUE(edge.ok());
+  EXPECT_EQ(FormatIso8601(0, *edge), "1970-01-01T23:59:00+23:59");
+  EXPECT_EQ(*ParseIso8601(FormatIso8601(0, *edge), *edge), 0);
 }
 
 TEST(TimeZoneTest, SlimAndV1FilesViaTzdir) {
@@ -408,6 +414,17 @@ TEST(TimeZoneTest, SlimAndV1FilesViaTzdir) {
   EXPECT_EQ(v1->UtcOffsetAt(1000000000), 7200);
   EXPECT_EQ(v1->UtcOffsetAt(Utc(2100, 1, 1)), 7200);
   EXPECT_EQ(TimeZone::Load("Test/Bad").status().code(), Code::kCorruption);
+  // A type of +23:59:59 would print as +24:00, which cannot be parsed back
+  // (fuzz finding): refused like any offset a day off UTC.
+  for (int32_t off : {86399, -86399, 86370}) {
+    EXPECT_EQ(TimeZone::FromTzif("x", BuildTzif('\0', {0}, {1}, {{0, false}, {off, false}}, ""))
+                  .status()
+                  .code(),
+              Code::kCorruption)
+        << off;
+  }
+  EXPECT_TRUE(TimeZone::FromTzif("x", BuildTzif('\0', {0}, {1}, {{0, false}, {86369, false}}, ""))
+                  .ok());
   EXPECT_EQ(TimeZone::Load("Test/Short").status().code(), Code::kCorruption);
   // The real database is not consulted while TZDIR points elsewhere.
   EXPECT_FALSE(TimeZone::Load("Europe/Berlin").ok());
