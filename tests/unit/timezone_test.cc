@@ -425,6 +425,24 @@ TEST(TimeZoneTest, SlimAndV1FilesViaTzdir) {
   }
   EXPECT_TRUE(TimeZone::FromTzif("x", BuildTzif('\0', {0}, {1}, {{0, false}, {86369, false}}, ""))
                   .ok());
+  // The footer must give the last transition's offset at that instant
+  // (RFC 8536 3.3). At t = 0 "ICTM3YYzT-5:30,J1,0" is in standard time
+  // (-03:00): a last type of +05:30 (its DST offset) or +01:00 (none of its
+  // offsets) is refused, -03:00 is accepted. Two fuzz findings.
+  const std::string footer = "ICTM3YYzT-5:30,J1,0";
+  for (int32_t off : {19800, 3600}) {
+    EXPECT_EQ(
+        TimeZone::FromTzif("x", BuildTzif('2', {0}, {1}, {{0, false}, {off, false}}, footer))
+            .status()
+            .code(),
+        Code::kCorruption)
+        << off;
+  }
+  Result<TimeZone> agrees =
+      TimeZone::FromTzif("x", BuildTzif('2', {0}, {1}, {{0, false}, {-10800, false}}, footer));
+  ASSERT_TRUE(agrees.ok()) << agrees.status().ToString();
+  EXPECT_EQ(agrees->UtcOffsetAt(0), -10800);
+  EXPECT_EQ(agrees->UtcOffsetAt(18000), 19800);
   EXPECT_EQ(TimeZone::Load("Test/Short").status().code(), Code::kCorruption);
   // The real database is not consulted while TZDIR points elsewhere.
   EXPECT_FALSE(TimeZone::Load("Europe/Berlin").ok());
