@@ -56,6 +56,11 @@ namespace {
 // +23:59:59).
 constexpr int kMaxUtcOffset = 24 * 3600 - 30;
 
+// Transition instants a TZif file may hold: about +-36 billion years, far
+// beyond zic's -2^59, and small enough that days * 86400 of any year within
+// one of it stays in int64.
+constexpr int64_t kMaxTransitionTime = int64_t{1} << 60;
+
 int64_t FloorDiv(int64_t a, int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
@@ -424,6 +429,11 @@ Result<TimeZone> TimeZone::FromTzif(std::string name, std::string_view data) {
   const unsigned char* q = p + pos;
   for (uint32_t i = 0; i < cnt[3]; ++i, q += tsize) {
     int64_t t = tsize == 8 ? Be64(q) : static_cast<int32_t>(Be32(q));
+    // zic writes nothing beyond -2^59 (its "big bang"); far beyond that,
+    // civil-time arithmetic on the footer's years overflows (fuzz finding).
+    if (t < -kMaxTransitionTime || t > kMaxTransitionTime) {
+      return corrupt("transition time out of range");
+    }
     if (!impl->times.empty() && t <= impl->times.back()) {
       return corrupt("transitions out of order");
     }
