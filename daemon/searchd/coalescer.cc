@@ -20,7 +20,8 @@ struct SearchCoalescer::Pending {
   SearchOverride o;
   float* distances;
   int64_t* labels;
-  // Written by the thread that ran the batch, under mu_ (with done).
+  // Written by the thread that ran the batch: status before it takes mu_
+  // again, batch_size and done under mu_; read by the owner once done.
   Status status;
   int batch_size = 0;
   bool done = false;

@@ -14,8 +14,8 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
           0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
 }
 
-// Powers of two up to the largest useful coalescing batch; FAISS switches
-// the IVF coarse distances to BLAS at 20 queries.
+// Powers of two, 1 to 256: the default --coalesce-max is 32; larger caps
+// (up to 1024) put their biggest batches in +Inf.
 prometheus::Histogram::BucketBoundaries BatchBuckets() {
   return {1, 2, 4, 8, 16, 32, 64, 128, 256};
 }
