@@ -3,11 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
-#include <cstring>
 #include <random>
 #include <string>
 
-#include "sha256_internal.h"
 #include "testutil.h"
 
 namespace frb {
@@ -19,21 +17,7 @@ std::string RandomBytes(std::mt19937_64& rng, size_t n) {
   return s;
 }
 
-// Runs each test once per block function; the NI run is skipped on CPUs
-// without SHA extensions.
-class Sha256Test : public ::testing::TestWithParam<bool> {
- protected:
-  void SetUp() override {
-    if (GetParam() && !internal::Sha256NiSupported()) {
-      GTEST_SKIP() << "CPU has no SHA extensions";
-    }
-    internal::Sha256ForcePortable(!GetParam());
-    ASSERT_EQ(internal::Sha256UsingNi(), GetParam());
-  }
-  void TearDown() override { internal::Sha256ForcePortable(false); }
-};
-
-TEST_P(Sha256Test, NistVectors) {
+TEST(Sha256Test, NistVectors) {
   EXPECT_EQ(Sha256::Hex(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(Sha256::Hex("abc"),
@@ -49,7 +33,7 @@ TEST_P(Sha256Test, NistVectors) {
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST_P(Sha256Test, MillionAInSmallUpdates) {
+TEST(Sha256Test, MillionAInSmallUpdates) {
   // Exercises the partial-buffer path: 7 does not divide 64.
   Sha256 h;
   const std::string chunk(7, 'a');
@@ -60,7 +44,7 @@ TEST_P(Sha256Test, MillionAInSmallUpdates) {
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST_P(Sha256Test, FinishReturnsRawDigest) {
+TEST(Sha256Test, FinishReturnsRawDigest) {
   Sha256 a;
   a.Update("abc", 3);
   std::array<uint8_t, 32> d = a.Finish();
@@ -68,7 +52,7 @@ TEST_P(Sha256Test, FinishReturnsRawDigest) {
   EXPECT_EQ(d[31], 0xad);
 }
 
-TEST_P(Sha256Test, RandomSplitsEqualOneShot) {
+TEST(Sha256Test, RandomSplitsEqualOneShot) {
   std::mt19937_64 rng(42);
   for (int iter = 0; iter < 300; ++iter) {
     const std::string data = RandomBytes(rng, rng() % 5000);
@@ -86,37 +70,13 @@ TEST_P(Sha256Test, RandomSplitsEqualOneShot) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sha256, Sha256Test, ::testing::Values(false, true),
-                         [](const auto& info) {
-                           return info.param ? "ShaNi" : "Portable";
-                         });
-
-TEST(Sha256PathsTest, PortableAndNiAgreeAroundPaddingBoundaries) {
-  if (!internal::Sha256NiSupported()) GTEST_SKIP() << "no SHA extensions";
-  std::mt19937_64 rng(7);
-  const std::string data = RandomBytes(rng, 300);
-  for (size_t n = 0; n <= data.size(); ++n) {
-    internal::Sha256ForcePortable(true);
-    std::string portable = Sha256::Hex(std::string_view(data).substr(0, n));
-    internal::Sha256ForcePortable(false);
-    ASSERT_EQ(Sha256::Hex(std::string_view(data).substr(0, n)), portable)
-        << "length " << n;
-  }
-}
-
-TEST(Sha256PathsTest, BlockFunctionsAgreeOnArbitraryState) {
-  if (!internal::Sha256NiSupported()) GTEST_SKIP() << "no SHA extensions";
-  std::mt19937_64 rng(99);
-  for (int iter = 0; iter < 50; ++iter) {
-    uint32_t a[8], b[8];
-    for (int i = 0; i < 8; ++i) a[i] = b[i] = static_cast<uint32_t>(rng());
-    const size_t nblocks = 1 + rng() % 5;
-    const std::string blocks = RandomBytes(rng, 64 * nblocks);
-    const auto* p = reinterpret_cast<const uint8_t*>(blocks.data());
-    internal::Sha256CompressPortable(a, p, nblocks);
-    internal::Sha256CompressNi(b, p, nblocks);
-    ASSERT_EQ(std::memcmp(a, b, sizeof(a)), 0) << "iteration " << iter;
-  }
+TEST(Sha256Test, MovedHasherKeepsItsState) {
+  Sha256 a;
+  a.Update("ab", 2);
+  Sha256 b = std::move(a);
+  b.Update("c", 1);
+  EXPECT_EQ(b.FinishHex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(Sha256FileTest, MatchesInMemoryAcrossChunks) {

@@ -1,20 +1,26 @@
-// SHA-256, streaming. Uses the x86 SHA extensions when the CPU has them.
+// SHA-256, streaming, computed by OpenSSL's libcrypto (EVP), which picks the
+// fastest code for the CPU (SHA extensions, AVX2, ...) at run time.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "frb/env.h"
 #include "frb/status.h"
 
+// OpenSSL's EVP_MD_CTX, named here so this header needs no OpenSSL include.
+struct evp_md_ctx_st;
+
 namespace frb {
 
-// Not thread-safe; one instance per stream.
+// Not thread-safe; one instance per stream. Movable, not copyable.
 class Sha256 {
  public:
+  // Throws std::bad_alloc when libcrypto cannot allocate its context.
   Sha256();
   void Update(const void* data, size_t n);
   // Finishes the stream; the object must not be updated afterwards.
@@ -25,11 +31,10 @@ class Sha256 {
   static std::string Hex(std::string_view data);
 
  private:
-  void Compress(const uint8_t* blocks, size_t nblocks);
-  uint32_t state_[8];
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
+  struct CtxFree {
+    void operator()(evp_md_ctx_st* ctx) const;
+  };
+  std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
 };
 
 // Hex SHA-256 of a whole file, read sequentially through `env`.
