@@ -268,6 +268,9 @@ class PosixEnv final : public Env {
     info.is_dir = S_ISDIR(st.st_mode);
     info.is_symlink = S_ISLNK(st.st_mode);
     info.is_regular = S_ISREG(st.st_mode);
+    info.device = static_cast<uint64_t>(st.st_dev);
+    info.inode = static_cast<uint64_t>(st.st_ino);
+    info.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
     return info;
   }
   Status LinkFile(const std::string& from, const std::string& to) override {

@@ -177,6 +177,11 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
                               " changed during the build; will retry with the new data");
 
   control.EnterStage(Stage::kValidating);
+  // Read-only from here on, and its stat taken before the validator hashes
+  // it: if nothing about the file changes until publish, the publisher need
+  // not hash it a third time (the validator's pass is the proof).
+  FRB_RETURN_IF_ERROR(env_->MakeReadOnly(index_path));
+  FRB_ASSIGN_OR_RETURN(FileInfo staged_info, env_->Stat(index_path));
   Validator validator(env_);
   FRB_ASSIGN_OR_RETURN(ValidationReport report,
                        validator.Validate(index_, *source, index_path, built.file, live, control));
@@ -217,7 +222,8 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   m.validation = report;
   Publisher publisher(env_);
   std::vector<std::string> pruned;
-  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, index_.keep_versions, &pruned));
+  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, index_.keep_versions, &pruned,
+                                          &staged_info));
   out.version_id = m.version_id;
   return Status::Ok();
 }

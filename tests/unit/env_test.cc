@@ -1,6 +1,7 @@
 #include "frb/env.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 
@@ -50,6 +51,29 @@ TEST(EnvTest, FailedRenameLeavesOldContentAndNoTemp) {
   EXPECT_NE(s.message().find("a.txt"), std::string::npos) << s.message();
   EXPECT_EQ(*ReadFileToString(Env::Default(), p), "old");
   EXPECT_EQ(Env::Default()->ListDir(dir.path())->size(), 1u);
+}
+
+TEST(EnvTest, StatGivesIdentityAndCtime) {
+  test::TempDir dir;
+  Env* env = Env::Default();
+  const std::string a = dir.Sub("a"), b = dir.Sub("b");
+  ASSERT_TRUE(WriteFileAtomic(env, a, "one").ok());
+  ASSERT_TRUE(WriteFileAtomic(env, b, "two").ok());
+  struct stat st;
+  ASSERT_EQ(::stat(a.c_str(), &st), 0);
+  FileInfo before = *env->Stat(a);
+  EXPECT_EQ(before.inode, st.st_ino);
+  EXPECT_EQ(before.device, st.st_dev);
+  EXPECT_EQ(before.ctime_ns, st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec);
+  EXPECT_NE(env->Stat(b)->inode, before.inode);
+  // chmod moves ctime, not mtime (wait out a coarse clock tick first).
+  struct timespec pause = {0, 20'000'000};
+  ::nanosleep(&pause, nullptr);
+  ASSERT_TRUE(env->MakeReadOnly(a).ok());
+  FileInfo after = *env->Stat(a);
+  EXPECT_EQ(after.mtime_ns, before.mtime_ns);
+  EXPECT_GT(after.ctime_ns, before.ctime_ns);
+  EXPECT_EQ(after.inode, before.inode);
 }
 
 TEST(EnvTest, LockIsExclusive) {

@@ -64,6 +64,11 @@ struct FileInfo {
   bool is_dir = false;
   bool is_symlink = false;
   bool is_regular = false;
+  // Identity and status-change time: with size and mtime they tell whether a
+  // file was replaced or written since an earlier Stat (chmod changes ctime).
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t ctime_ns = 0;
 };
 
 struct DiskSpace {
