@@ -1,6 +1,7 @@
-// IANA time zones read straight from the system tz database (TZif files),
-// because libstdc++ 12 has no std::chrono::tzdb and the scheduler must be
-// correct across DST changes in any zone an index is configured with.
+// IANA time zones from the system tz database (TZif files), evaluated by
+// Google's cctz, because libstdc++ 12 has no std::chrono::tzdb and the
+// scheduler must be correct across DST changes in any zone an index is
+// configured with.
 #pragma once
 
 #include <cstdint>
@@ -69,14 +70,15 @@ class TimeZone {
   // without "." or ".." components; anything else, a missing file or a
   // non-TZif file is "unknown timezone 'name'". "UTC", "Etc/UTC", "GMT" and
   // "Etc/GMT" are built in and need no file. Loaded zones are cached
-  // process-wide (keyed by file path, so a changed TZDIR is honoured).
+  // process-wide (keyed by file path, so a changed TZDIR is honoured). A
+  // TZif file cctz refuses (truncated, leap seconds, ...) is kCorruption.
   static Result<TimeZone> Load(std::string_view name);
   static TimeZone Utc();
-  // Parses TZif data (RFC 8536, versions 1-4); `name` is only for display.
+  // Parses TZif data (RFC 8536, versions 1-4, with the POSIX TZ footer rule
+  // for times past its table); `name` is only for display. Bad data is
+  // kCorruption. Each distinct content stays loaded for the process's life
+  // (cctz never unloads a zone).
   static Result<TimeZone> FromTzif(std::string name, std::string_view data);
-  // A zone given by a POSIX TZ rule such as "CST6CDT,M3.2.0,M11.1.0" (the
-  // same syntax as a TZif footer).
-  static Result<TimeZone> FromPosixRule(std::string_view rule);
 
   const std::string& name() const;
 
@@ -102,8 +104,9 @@ class TimeZone {
 };
 
 // "2026-03-08T03:00:00-04:00"; UTC gives "+00:00". Offsets with seconds
-// (LMT) are rounded to the nearest minute and the wall time printed with the
-// rounded offset, so the string still parses back to exactly `unix_seconds`.
+// (LMT) are rounded to the nearest minute (and kept within +-23:59) and the
+// wall time printed with that offset, so the string still parses back to
+// exactly `unix_seconds`.
 std::string FormatIso8601(int64_t unix_seconds, const TimeZone& tz);
 
 // Parses "YYYY-MM-DDTHH:MM[:SS[.fff]]" followed by "Z", "+hh:mm", "+hhmm",
