@@ -109,6 +109,7 @@ void IndexRegistry::Reconfigure(const Config& config) {
                    "reloading it", ic.name);
     } else {
       slot->cfg = ic;
+      slot->memory_refused.clear();  // an operator's reload retries it
     }
     next.push_back(slot);
     next_by_name[ic.name] = slot;
@@ -277,6 +278,7 @@ void IndexRegistry::RefreshSlot(Slot& slot) {
   // Memory admission: the new version is loaded beside the old one, so
   // both count until the swap.
   std::string previous;  // version to fall back to after an unready swap
+  const std::string serving = cur ? cur->version : std::string();
   if (cur) {
     auto manifest = slot.store.ReadManifest(id);
     const uint64_t new_bytes = manifest.ok() ? manifest->file_size : 0;
@@ -309,7 +311,6 @@ void IndexRegistry::RefreshSlot(Slot& slot) {
   }
 
   const std::string identity = Identity(slot, id);
-  const std::string serving = cur ? cur->version : std::string();
   cur.reset();  // this reference would keep Publish from freeing the old version
   Status st = LoadAndPublish(slot, id, "ok");
   if (st.ok()) {
@@ -328,10 +329,9 @@ void IndexRegistry::RefreshSlot(Slot& slot) {
     metrics_->CountReload(name, "superseded");
   } else if (serving == id) {
     // Only the settings changed (Reconfigure): the file is not at fault.
-    spdlog::error("index {}: cannot apply the new settings to version {}: {}; still "
-                  "serving it with the previous ones", name, id, st.ToString());
+    spdlog::error("index {}: cannot apply the new settings to version {}: {}; keeping "
+                  "it with the previous ones", name, id, st.ToString());
     metrics_->CountReload(name, "failed");
-    return;
   } else {
     spdlog::error("index {}: refusing version {}: {}{}", name, id, st.ToString(),
                   serving.empty() ? std::string() : "; still serving " + serving);

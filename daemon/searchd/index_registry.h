@@ -76,8 +76,9 @@ class IndexRegistry {
   // Applies a reloaded configuration: new indexes get a slot (loaded by the
   // next Refresh), removed ones are dropped at once (their requests 404),
   // and an index whose dimension, metric or search parameters changed is
-  // reloaded by the next Refresh, beside the version it serves. data_dir
-  // cannot change without a restart (logged, the old one is kept).
+  // reloaded by the next Refresh, beside the version it serves. A version
+  // refused for memory is tried again. data_dir cannot change without a
+  // restart (logged, the old one is kept).
   void Reconfigure(const Config& config);
 
  private:

@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <atomic>
 #include <systemd/sd-daemon.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,16 +234,24 @@ int main(int argc, char** argv) {
                  next->indexes.size());
     sd_notify(0, "READY=1\nSTATUS=serving");
   };
-  std::thread signal_waiter([&] {
-    for (;;) {
-      pollfd fds[2] = {{g_stop_fd, POLLIN, 0}, {g_hup_fd, POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0) continue;  // EINTR
-      uint64_t n = 0;
-      if (fds[0].revents & POLLIN) break;
-      if ((fds[1].revents & POLLIN) && read(g_hup_fd, &n, sizeof(n)) > 0) {
-        spdlog::info("SIGHUP: reloading {}", config_path);
-        reload();
+  // Its own thread, so a reload waiting for a long load to finish never
+  // holds up a stop signal.
+  std::atomic<bool> reloader_stop{false};
+  std::thread reloader([&] {
+    uint64_t n = 0;
+    while (true) {
+      if (read(g_hup_fd, &n, sizeof(n)) < 0) {
+        if (errno == EINTR) continue;
+        return;  // cannot happen for a valid eventfd
       }
+      if (reloader_stop) return;
+      spdlog::info("SIGHUP: reloading {}", config_path);
+      reload();
+    }
+  });
+  std::thread signal_waiter([&] {
+    uint64_t n = 0;
+    while (read(g_stop_fd, &n, sizeof(n)) < 0 && errno == EINTR) {
     }
     spdlog::info("stop signal: stopping");
     server.Stop();
@@ -256,6 +263,9 @@ int main(int argc, char** argv) {
   }
   signal_waiter.join();
   sd_notify(0, "STOPPING=1");
+  reloader_stop = true;
+  OnHangup(0);  // wakes the reloader (after a reload in progress)
+  reloader.join();
   stopping = true;
   watchdog.join();
   watcher.Stop();

@@ -217,6 +217,23 @@ class SearchdRecoveryTest : public ::testing::Test {
     test::WriteText(path, data);
   }
 
+  // Publishes a copy of `from` under the new id `id` (an intact file when
+  // `flip` is false) as the live version: what a repair by the daemon (a
+  // restore) or a damaged publish looks like to searchd. The builder itself
+  // refuses to replace a live version that fails its checksum.
+  void PublishCopy(const std::string& from, const std::string& id, bool flip) {
+    VersionStore store(Env::Default(), config_.data_dir, "small");
+    ASSERT_EQ(::mkdir(store.VersionDir(id).c_str(), 0755), 0);
+    auto m = store.ReadManifest(from);
+    ASSERT_TRUE(m.ok());
+    m->version_id = id;
+    test::WriteText(JoinPath(store.VersionDir(id), "manifest.json"), m->Serialize());
+    std::string data = test::ReadText(store.VersionIndexPath(from));
+    if (flip) data[data.size() / 3] ^= 0x10;
+    test::WriteText(store.VersionIndexPath(id), data);
+    ASSERT_TRUE(store.SwapLive(id).ok());
+  }
+
   std::unique_ptr<test::ChildProcess> Start(std::vector<std::string> extra = {},
                                             std::vector<std::string> env = {}) {
     std::vector<std::string> argv = {test::BinPath("daemon/searchd/faiss-searchd"), "--config",
@@ -333,8 +350,9 @@ TEST_F(SearchdRecoveryTest, CorruptLiveAtStartServesRollbackAndRecovers) {
   EXPECT_EQ(Metric(c, kFailed), 1) << srv->Log();
   EXPECT_EQ(daemon.requests().size(), 1u);
 
-  // The daemon repairs by publishing a new live version.
-  const std::string v4 = Publish(4);
+  // The daemon repairs by publishing an intact copy as a new live version.
+  const std::string v4 = "v800000-20991231T000000Z";
+  PublishCopy(v2, v4, false);
   EXPECT_TRUE(WaitServed(c, v4)) << srv->Log();
   EXPECT_TRUE(WaitMetric(c, kDegraded, 0)) << srv->Log();
   EXPECT_EQ(Readyz(c).Find("degraded")->size(), 0u);
@@ -363,6 +381,30 @@ TEST_F(SearchdRecoveryTest, CorruptLiveAndRollbackServeTheNewestIntactVersion) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+// No daemon at http.listen: the report is tried a bounded number of times,
+// spaced out, and serving never waits for it.
+TEST_F(SearchdRecoveryTest, UnreachableDaemonIsRetriedABoundedNumberOfTimes) {
+  const std::string v1 = Publish(1);
+  const std::string v2 = Publish(2);
+  Corrupt(v2);
+  WriteConfig({"small"}, "http: { listen: \"127.0.0.1:" + std::to_string(test::FreePort()) +
+                             "\" }\n");
+  const auto start = Clock::now();
+  auto srv = Start();
+  MiniHttpClient c(srv->port());
+  ASSERT_TRUE(WaitReady(c)) << srv->Log();
+  EXPECT_EQ(Served(c), v1);
+  EXPECT_EQ(c.Post("/api/v1/indexes/small/search", query_).status, 200);
+  ASSERT_TRUE(srv->WaitForLog("gave up asking faiss-rebuildd", 20)) << srv->Log();
+  // Three attempts, 1 s and 2 s apart.
+  EXPECT_GE(Clock::now() - start, std::chrono::seconds(3));
+  const std::string log = srv->Log();
+  size_t attempts = 0;
+  for (size_t p = 0; (p = log.find("to verify it failed", p)) != std::string::npos; ++p)
+    ++attempts;
+  EXPECT_EQ(attempts, 3u) << log;
+}
+
 // A corrupt live version published while serving: the old version keeps
 // serving with zero failed queries, degraded; the daemon lacking the verify
 // endpoint (404) is logged once and changes nothing.
@@ -380,19 +422,10 @@ TEST_F(SearchdRecoveryTest, CorruptLivePublishedWhileServingKeepsTheOldOne) {
 
   // v3 is published and served; then live moves to a copy of v3 under a
   // new id whose file lost a bit on the way (the manifest is intact).
-  VersionStore store(Env::Default(), config_.data_dir, "small");
   const std::string v3 = Publish(3);
   ASSERT_TRUE(WaitServed(c, v3)) << srv->Log();
   const std::string bad = "v999999-20991231T000000Z";
-  ASSERT_EQ(::mkdir(store.VersionDir(bad).c_str(), 0755), 0);
-  auto m = store.ReadManifest(v3);
-  ASSERT_TRUE(m.ok());
-  m->version_id = bad;
-  test::WriteText(JoinPath(store.VersionDir(bad), "manifest.json"), m->Serialize());
-  std::string data = test::ReadText(store.VersionIndexPath(v3));
-  data[data.size() / 3] ^= 0x10;
-  test::WriteText(store.VersionIndexPath(bad), data);
-  ASSERT_TRUE(store.SwapLive(bad).ok());
+  PublishCopy(v3, bad, true);
 
   ASSERT_TRUE(WaitMetric(c, kDegraded, 1)) << srv->Log();
   EXPECT_EQ(Served(c), v3);
@@ -408,7 +441,8 @@ TEST_F(SearchdRecoveryTest, CorruptLivePublishedWhileServingKeepsTheOldOne) {
   EXPECT_EQ(Metric(c, kFailed), 1);
 
   // Repaired: a good new live version.
-  const std::string v4 = Publish(4);
+  const std::string v4 = "v800000-20991231T000000Z";
+  PublishCopy(v3, v4, false);
   EXPECT_TRUE(WaitServed(c, v4)) << srv->Log();
   EXPECT_TRUE(WaitMetric(c, kDegraded, 0));
   hammer.Stop();
