@@ -3,10 +3,7 @@
 // to faiss-rebuildd, configuration reloads on SIGHUP under load, and memory
 // admission from injected MemAvailable / cgroup readings.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +19,7 @@
 
 #include "../../daemon/searchd/mini_http_client.h"
 #include "daemon_process.h"
+#include "fake_http_server.h"
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/json.h"
@@ -39,82 +37,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kDim = 32;
 constexpr int kCount = 10000;
-
-// A stand-in for faiss-rebuildd's API on a loopback port: records each
-// request's head and answers every one with `status`.
-// Thread-safe: requests are served on an internal thread.
-class FakeDaemon {
- public:
-  explicit FakeDaemon(int status) : status_(status) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~FakeDaemon() {
-    stop_ = true;
-    thread_.join();
-    ::close(fd_);
-  }
-  int port() const { return port_; }
-  std::vector<std::string> requests() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return requests_;
-  }
-  // Waits until at least `n` requests came (or `seconds` passed).
-  bool WaitRequests(size_t n, double seconds) const {
-    const auto until = Clock::now() + std::chrono::duration<double>(seconds);
-    while (Clock::now() < until) {
-      if (requests().size() >= n) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      std::string in;
-      char buf[4096];
-      const auto until = Clock::now() + std::chrono::seconds(2);
-      while (in.find("\r\n\r\n") == std::string::npos && Clock::now() < until) {
-        pollfd q{c, POLLIN, 0};
-        if (::poll(&q, 1, 100) <= 0) continue;
-        ssize_t n = ::read(c, buf, sizeof(buf));
-        if (n <= 0) break;
-        in.append(buf, static_cast<size_t>(n));
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        requests_.push_back(in.substr(0, in.find("\r\n\r\n")));
-      }
-      const std::string body = status_ == 202 ? "{\"job_id\":\"j1\"}" : "{\"error\":\"no\"}";
-      const std::string out = "HTTP/1.1 " + std::to_string(status_) +
-                              " X\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-      [[maybe_unused]] ssize_t w = ::write(c, out.data(), out.size());
-      ::close(c);
-    }
-  }
-
-  int status_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;
-  std::vector<std::string> requests_;
-  std::thread thread_;
-};
 
 // Hammers one index with single searches from `threads` connections and
 // counts every answer that is not a 200.
@@ -315,7 +237,7 @@ TEST_F(SearchdRecoveryTest, CorruptLiveAtStartServesRollbackAndRecovers) {
   const std::string v2 = Publish(2);
   const std::string v3 = Publish(3);
   Corrupt(v3);
-  FakeDaemon daemon(202);
+  test::FakeHttpServer daemon(202);
   const std::string token = dir_.Sub("token");
   test::WriteText(token, "s3cret\n");
   ASSERT_EQ(::chmod(token.c_str(), 0600), 0);
@@ -415,7 +337,7 @@ TEST_F(SearchdRecoveryTest, UnreachableDaemonIsRetriedABoundedNumberOfTimes) {
 TEST_F(SearchdRecoveryTest, CorruptLivePublishedWhileServingKeepsTheOldOne) {
   Publish(1);
   const std::string v2 = Publish(2);
-  FakeDaemon daemon(404);
+  test::FakeHttpServer daemon(404);
   WriteConfig({"small"},
               "http: { listen: \"127.0.0.1:" + std::to_string(daemon.port()) + "\" }\n");
   auto srv = Start();
