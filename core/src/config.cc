@@ -221,6 +221,9 @@ http:
 search_server:
   # Where faiss-searchd answers k-NN queries, as HOST:PORT.
   listen: "127.0.0.1:9465"
+  # Ask faiss-rebuildd (at http.listen, with http.token_file) to verify
+  # and repair an index whose live version fails verification.
+  report_corruption: true
 
 scheduler:
   # IANA time zone for schedules of indexes that set none themselves.

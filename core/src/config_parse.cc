@@ -32,7 +32,7 @@ constexpr std::string_view kTopKeys[] = {
     "data_dir",  "backup_dir", "http",   "search_server",
     "scheduler", "defaults",   "indexes"};
 constexpr std::string_view kHttpKeys[] = {"listen", "token_file"};
-constexpr std::string_view kSearchServerKeys[] = {"listen"};
+constexpr std::string_view kSearchServerKeys[] = {"listen", "report_corruption"};
 constexpr std::string_view kSchedulerKeys[] = {
     "timezone", "max_concurrent_builds", "failure_cooldown", "misfire"};
 constexpr std::string_view kDefaultsKeys[] = {
@@ -503,6 +503,7 @@ void Parser::Parse(std::string_view yaml, Config* cfg) {
   if (const Entry* e = top->Find("search_server")) {
     if (auto server = View(*e, "search_server", kSearchServerKeys)) {
       Listen(*server, "search_server.", &cfg->search_listen);
+      SetBool(*server, "report_corruption", "search_server.", &cfg->search_report_corruption);
     }
   }
   if (const Entry* e = top->Find("scheduler")) {

@@ -4,17 +4,25 @@
 // waits for queries and in-flight queries finish on the version they
 // started with; the old version is freed once its last reader lets go, on
 // the loader thread (ReapRetired), never on a request thread.
+//
+// Degraded serving: when an index's live version fails verification, the
+// slot keeps the version it serves or, with nothing served yet, falls back
+// to the newest version on disk that verifies (rollback target first), and
+// reports itself degraded until a good live version is swapped in.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "admission.h"
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/store.h"
@@ -23,20 +31,27 @@
 
 namespace frb::searchd {
 
-// What to do when old + new version would exceed the memory limit.
-enum class ReloadPolicy {
-  kRefuse,   // keep serving the old version; the new one is counted refused
-  kUnready,  // drop the old one first (index unready, 503, for the load)
-};
-
 struct RegistryOptions {
-  uint64_t memory_limit_bytes = 0;  // 0 = no limit
-  ReloadPolicy policy = ReloadPolicy::kRefuse;
+  AdmissionOptions admission;
   int param_factor = 16;  // overrides up to factor x the configured value
+  // Called on the loader thread when an index's live version fails
+  // verification (checksum, size, manifest, FAISS load); must not block.
+  std::function<void(const std::string& index, const std::string& version,
+                     const Status& why)>
+      on_bad_live;
 };
 
-// Thread-safe: Get/List/AllLoaded from any thread; Refresh is serialized by
-// an internal mutex (normally only the watcher thread calls it).
+// Why an index serves another version than its live one.
+struct DegradedInfo {
+  std::string index;
+  std::string serving;  // the version served
+  std::string live;     // the version the live pointer names
+  std::string reason;
+};
+
+// Thread-safe: Get/List/AllLoaded/Degraded from any thread; Refresh and
+// Reconfigure are serialized by an internal mutex (normally the watcher
+// thread calls Refresh, the signal thread Reconfigure).
 class IndexRegistry {
  public:
   IndexRegistry(Env* env, const Config& config, RegistryOptions options,
@@ -48,24 +63,54 @@ class IndexRegistry {
   // Every configured index in config order; nullptr entries are unloaded.
   std::vector<std::pair<std::string, std::shared_ptr<const LoadedIndex>>> List() const;
   bool AllLoaded() const;
+  // The indexes served from another version than live, in config order.
+  std::vector<DegradedInfo> Degraded() const;
   // Directories whose entries change when a version is published.
   std::vector<std::string> WatchDirs() const;
 
   // Reads every index's `live` pointer and loads, verifies and swaps in
   // each version that differs from the one served. Failures are logged and
-  // counted and leave the served version in place.
+  // counted and leave the served version in place (see Degraded).
   void Refresh();
+
+  // Applies a reloaded configuration: new indexes get a slot (loaded by the
+  // next Refresh), removed ones are dropped at once (their requests 404),
+  // and an index whose dimension, metric or search parameters changed is
+  // reloaded by the next Refresh, beside the version it serves. A version
+  // refused for memory is tried again. data_dir cannot change without a
+  // restart (logged, the old one is kept).
+  void Reconfigure(const Config& config);
 
  private:
   struct Slot {
-    const IndexConfig* cfg;
-    VersionStore store;
-    std::shared_ptr<const LoadedIndex> current;  // guarded by mu_
-    std::string refused;     // version refused last; not retried (refresh_mu_)
-    std::string last_error;  // to log a repeating error once (refresh_mu_)
+    Slot(Env* env, const std::string& data_dir, const IndexConfig& c)
+        : cfg(c), store(env, data_dir, c.name) {}
+    IndexConfig cfg;            // refresh_mu_
+    const VersionStore store;   // immutable
+    std::shared_ptr<const LoadedIndex> current;  // mu_
+    std::optional<DegradedInfo> degraded;        // mu_
+    // Identities (see Identity) of versions that failed to load, with the
+    // reason: versions are immutable, so they are not retried (refresh_mu_).
+    std::map<std::string, std::string> bad;
+    std::string memory_refused;  // version refused for memory (refresh_mu_)
+    std::string last_error;      // to log a repeating error once (refresh_mu_)
+    bool none_intact_logged = false;  // (refresh_mu_)
+    bool reload = false;         // config changed: reload the served version too
   };
+  using SlotPtr = std::shared_ptr<Slot>;
+
+  std::vector<SlotPtr> Slots() const;
   void RefreshSlot(Slot& slot);
-  void Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li);
+  // Loads `id` for `slot`; on success swaps it in, counting `result`.
+  Status LoadAndPublish(Slot& slot, const std::string& id, std::string_view result);
+  // After live failed (or cannot be read) and nothing is served: serves
+  // the rollback target or else the newest other version that verifies.
+  void FallBack(Slot& slot, const std::string& live, const std::string& reason);
+  // Identity of a version's files: id plus size and mtime of the index file
+  // and manifest, so a version repaired in place is tried again.
+  std::string Identity(const Slot& slot, const std::string& id) const;
+  void SetDegraded(Slot& slot, std::optional<DegradedInfo> info);
+  void Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li, std::string_view result);
   uint64_t ServedBytesExcept(const Slot& slot) const;
   // Frees the retired versions no reader holds any more, here, on the
   // refreshing (loader) thread; waits up to `wait` for in-flight queries to
@@ -75,16 +120,17 @@ class IndexRegistry {
   void ReapRetired(std::chrono::milliseconds wait);
 
   Env* env_;
-  Config config_;
+  std::string data_dir_;  // fixed for the life of the process
   RegistryOptions options_;
+  MemoryAdmission admission_;
   SearchMetrics* metrics_;
   std::mutex refresh_mu_;
   // Versions swapped out: kept referenced so no query thread ever drops the
   // last reference (guarded by refresh_mu_).
   std::vector<std::shared_ptr<const LoadedIndex>> retired_;
-  mutable std::mutex mu_;  // guards Slot::current of every slot
-  std::vector<Slot> slots_;  // fixed after construction
-  std::map<std::string, size_t, std::less<>> by_name_;
+  mutable std::mutex mu_;  // guards slots_, by_name_, Slot::current/degraded
+  std::vector<SlotPtr> slots_;  // config order
+  std::map<std::string, SlotPtr, std::less<>> by_name_;
 };
 
 }  // namespace frb::searchd

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <systemd/sd-daemon.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -15,22 +16,40 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "frb/config.h"
 #include "frb/env.h"
 #include "index_registry.h"
 #include "metrics.h"
+#include "reporter.h"
 #include "server.h"
 #include "watcher.h"
 
 namespace {
 
-// eventfd the stop-signal handler writes to; async-signal-safe.
+// eventfds the signal handlers write to; async-signal-safe.
 int g_stop_fd = -1;
+int g_hup_fd = -1;
 
 void OnStopSignal(int) {
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write(g_stop_fd, &one, sizeof(one));
+}
+
+void OnHangup(int) {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(g_hup_fd, &one, sizeof(one));
+}
+
+// systemd >= 253 (Type=notify-reload) wants the monotonic time with it.
+void NotifyReloading() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const uint64_t usec =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+  sd_notify(0, ("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) +
+                "\nSTATUS=reloading the configuration").c_str());
 }
 
 // Splits "host:port"; the port must be 0..65535 (0 = ephemeral).
@@ -61,7 +80,18 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "HOST:PORT (default: search_server.listen); port 0 = any");
   app.add_option("--port-file", port_file, "write the bound port to this file");
   app.add_option("--memory-limit-bytes", memory_limit,
-                 "limit on the summed size of loaded indexes (0 = none)");
+                 "limit on the summed size of loaded indexes, replacing the default "
+                 "admission by available memory (0 = no check at all)");
+  uint64_t memory_reserve = 64ull << 20;
+  app.add_option("--memory-reserve-bytes", memory_reserve,
+                 "without --memory-limit-bytes: memory kept free beyond a new version's "
+                 "size when it is loaded beside the old one");
+  frb::MemorySources memory_sources;
+  app.add_option("--meminfo", memory_sources.meminfo,
+                 "where MemAvailable is read (default /proc/meminfo)");
+  app.add_option("--cgroup-dir", memory_sources.cgroup_dir,
+                 "cgroup v2 directory whose memory.max bounds the process (default: the "
+                 "process's own, from /proc/self/cgroup, and its ancestors)");
   app.add_option("--reload-policy", policy, "over the memory limit: refuse | unready")
       ->check(CLI::IsMember({"refuse", "unready"}));
   app.add_option("--rate-limit", sopt.rate_limit, "search requests per second (0 = off)");
@@ -118,13 +148,29 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  g_hup_fd = eventfd(0, EFD_CLOEXEC);
+  struct sigaction hup {};
+  hup.sa_handler = OnHangup;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
 
   frb::searchd::SearchMetrics metrics;
+  frb::searchd::CorruptionReporter reporter(env, frb::searchd::ReporterTargetFrom(*config));
   frb::searchd::RegistryOptions ropt;
-  ropt.memory_limit_bytes = memory_limit;
-  ropt.policy = policy == "unready" ? frb::searchd::ReloadPolicy::kUnready
-                                    : frb::searchd::ReloadPolicy::kRefuse;
+  using Mode = frb::searchd::AdmissionOptions::Mode;
+  if (app.count("--memory-limit-bytes") == 0) {
+    ropt.admission.mode = Mode::kAvailable;
+  } else {
+    ropt.admission.mode = memory_limit > 0 ? Mode::kLimit : Mode::kOff;
+  }
+  ropt.admission.limit_bytes = memory_limit;
+  ropt.admission.reserve_bytes = memory_reserve;
+  ropt.admission.sources = memory_sources;
+  ropt.admission.policy = policy == "unready" ? frb::searchd::ReloadPolicy::kUnready
+                                              : frb::searchd::ReloadPolicy::kRefuse;
   ropt.param_factor = param_factor;
+  ropt.on_bad_live = [&reporter](const std::string& index, const std::string&,
+                                 const frb::Status&) { reporter.Report(index); };
   frb::searchd::IndexRegistry registry(env, *config, ropt, &metrics);
   frb::searchd::SearchServer server(&registry, &metrics, sopt);
   auto bound = server.Bind(host, port);
@@ -160,6 +206,49 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::microseconds(50000));
     }
   });
+  // SIGHUP: re-read the config file. A config that fails validation is
+  // refused whole (the running one keeps serving); a valid one is applied
+  // by the registry, and the loader thread loads what it added.
+  std::string served_listen = config->search_listen;
+  auto reload = [&] {
+    NotifyReloading();
+    std::vector<frb::ConfigProblem> problems;
+    auto next = frb::LoadConfig(env, config_path, copt, &problems);
+    if (!next.ok()) {
+      spdlog::error("reload: {} is refused; still serving the previous configuration:",
+                    config_path);
+      for (const auto& p : problems) spdlog::error("reload:   {}", p.ToString());
+      if (problems.empty()) spdlog::error("reload:   {}", next.status().ToString());
+      metrics.CountConfigReload("failed");
+      sd_notify(0, "READY=1\nSTATUS=configuration reload refused; see the log");
+      return;
+    }
+    if (next->search_listen != served_listen && !app.count("--listen"))
+      spdlog::warn("reload: search_server.listen changed to {}; it takes a restart "
+                   "(still listening on {})", next->search_listen, served_listen);
+    reporter.SetTarget(frb::searchd::ReporterTargetFrom(*next));
+    registry.Reconfigure(*next);
+    watcher.Wake();
+    metrics.CountConfigReload("ok");
+    spdlog::info("reload: {} applied ({} indexes configured)", config_path,
+                 next->indexes.size());
+    sd_notify(0, "READY=1\nSTATUS=serving");
+  };
+  // Its own thread, so a reload waiting for a long load to finish never
+  // holds up a stop signal.
+  std::atomic<bool> reloader_stop{false};
+  std::thread reloader([&] {
+    uint64_t n = 0;
+    while (true) {
+      if (read(g_hup_fd, &n, sizeof(n)) < 0) {
+        if (errno == EINTR) continue;
+        return;  // cannot happen for a valid eventfd
+      }
+      if (reloader_stop) return;
+      spdlog::info("SIGHUP: reloading {}", config_path);
+      reload();
+    }
+  });
   std::thread signal_waiter([&] {
     uint64_t n = 0;
     while (read(g_stop_fd, &n, sizeof(n)) < 0 && errno == EINTR) {
@@ -174,6 +263,9 @@ int main(int argc, char** argv) {
   }
   signal_waiter.join();
   sd_notify(0, "STOPPING=1");
+  reloader_stop = true;
+  OnHangup(0);  // wakes the reloader (after a reload in progress)
+  reloader.join();
   stopping = true;
   watchdog.join();
   watcher.Stop();

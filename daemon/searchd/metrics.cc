@@ -48,7 +48,18 @@ SearchMetrics::SearchMetrics()
       loaded_ts_(prometheus::BuildGauge()
                      .Name("faiss_search_index_loaded_timestamp_seconds")
                      .Help("Unix time the served version of the index was loaded.")
-                     .Register(*registry_)) {}
+                     .Register(*registry_)),
+      degraded_(prometheus::BuildGauge()
+                    .Name("faiss_search_degraded")
+                    .Help("1 while the index serves another version than its live one "
+                          "(live failed verification or did not fit in memory).")
+                    .Register(*registry_)),
+      config_reloads_(prometheus::BuildCounter()
+                          .Name("faiss_search_config_reloads_total")
+                          .Help("Configuration reloads (SIGHUP), by result.")
+                          .Register(*registry_)) {
+  for (const char* result : {"ok", "failed"}) config_reloads_.Add({{"result", result}});
+}
 
 void SearchMetrics::ObserveRequest(const std::string& index, int code,
                                    double seconds) {
@@ -68,6 +79,22 @@ void SearchMetrics::CountReload(const std::string& index, std::string_view resul
 
 void SearchMetrics::RegisterIndex(const std::string& index) {
   for (const char* result : {"ok", "failed"}) reloads_.Add({{"index", index}, {"result", result}});
+  degraded_.Add({{"index", index}}).Set(0);
+}
+
+void SearchMetrics::RemoveIndex(const std::string& index) {
+  ClearLoaded(index);
+  // Family::Add returns the existing child, which Remove then drops.
+  degraded_.Remove(&degraded_.Add({{"index", index}}));
+  loaded_ts_.Remove(&loaded_ts_.Add({{"index", index}}));
+}
+
+void SearchMetrics::SetDegraded(const std::string& index, bool degraded) {
+  degraded_.Add({{"index", index}}).Set(degraded ? 1 : 0);
+}
+
+void SearchMetrics::CountConfigReload(std::string_view result) {
+  config_reloads_.Add({{"result", std::string(result)}}).Increment();
 }
 
 void SearchMetrics::SetLoaded(const std::string& index, const std::string& version,

@@ -27,11 +27,18 @@ class SearchMetrics {
   // One single-vector search of `index` ran in a FAISS call of
   // `batch_size` queries (1 = alone; see SearchCoalescer).
   void ObserveBatchSize(const std::string& index, int batch_size);
-  // result: "ok" | "failed" | "refused_memory" | "superseded".
+  // result: "ok" | "fallback" | "failed" | "refused_memory" | "superseded".
   void CountReload(const std::string& index, std::string_view result);
   // Creates the index's reload counters at 0, so increase() in alert rules
-  // sees the first failure (Prometheus does not count a series' first sample).
+  // sees the first failure (Prometheus does not count a series' first sample),
+  // and its degraded gauge at 0.
   void RegisterIndex(const std::string& index);
+  // The index left the configuration: drops its gauges (counters stay).
+  void RemoveIndex(const std::string& index);
+  // The index serves another version than its live one (1) or not (0).
+  void SetDegraded(const std::string& index, bool degraded);
+  // One configuration reload (SIGHUP); result: "ok" | "failed".
+  void CountConfigReload(std::string_view result);
   // A version became the served one at `unix_seconds`.
   void SetLoaded(const std::string& index, const std::string& version,
                  double unix_seconds);
@@ -48,6 +55,8 @@ class SearchMetrics {
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Family<prometheus::Gauge>& version_info_;
   prometheus::Family<prometheus::Gauge>& loaded_ts_;
+  prometheus::Family<prometheus::Gauge>& degraded_;
+  prometheus::Family<prometheus::Counter>& config_reloads_;
   std::mutex mu_;  // guards version_gauge_ (remove-then-add must be atomic)
   std::map<std::string, prometheus::Gauge*> version_gauge_;
 };

@@ -110,6 +110,18 @@ void SearchServer::Routes() {
     const bool ready = missing.size() == 0;
     out["ready"] = ready;
     out["not_loaded"] = std::move(missing);
+    // Serving, but not the live version: ready (queries are answered), and
+    // saying why, for the operator and the alert's runbook.
+    Json degraded = Json::MakeArray();
+    for (const DegradedInfo& d : registry_->Degraded()) {
+      Json e = Json::MakeObject();
+      e["index"] = d.index;
+      e["serving"] = d.serving;
+      e["live"] = d.live;
+      e["reason"] = d.reason;
+      degraded.Push(std::move(e));
+    }
+    out["degraded"] = std::move(degraded);
     res.status = ready ? 200 : 503;
     res.set_content(out.Dump(), kJson);
   });

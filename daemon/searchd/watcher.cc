@@ -24,21 +24,25 @@ LiveWatcher::LiveWatcher(IndexRegistry* registry, std::chrono::milliseconds poll
 LiveWatcher::~LiveWatcher() { Stop(); }
 
 void LiveWatcher::Start() {
-  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   thread_ = std::thread([this] { Run(); });
+}
+
+void LiveWatcher::Wake() {
+  uint64_t one = 1;
+  if (wake_fd_ >= 0 && write(wake_fd_, &one, sizeof(one)) < 0) {
+    // Cannot happen for an eventfd below its maximum; the poll timeout
+    // still comes within one interval.
+  }
 }
 
 void LiveWatcher::Stop() {
   if (!thread_.joinable()) return;
   stop_ = true;
-  uint64_t one = 1;
-  if (write(stop_fd_, &one, sizeof(one)) < 0) {
-    // Cannot happen for an eventfd below its maximum; the poll timeout
-    // still ends the loop within one interval.
-  }
+  Wake();
   thread_.join();
-  close(stop_fd_);
-  stop_fd_ = -1;
+  close(wake_fd_);
+  wake_fd_ = -1;
 }
 
 void LiveWatcher::Run() {
@@ -79,8 +83,12 @@ void LiveWatcher::Run() {
                    ino >= 0 ? "inotify" : "no inotify", poll_.count());
       first = false;
     }
-    pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {ino, POLLIN, 0}};
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {ino, POLLIN, 0}};
     int n = poll(fds, ino >= 0 ? 2 : 1, static_cast<int>(poll_.count()));
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      uint64_t count = 0;  // drain, or the next poll returns at once
+      [[maybe_unused]] ssize_t got = read(wake_fd_, &count, sizeof(count));
+    }
     if (n > 0 && (fds[1].revents & POLLIN)) {
       alignas(inotify_event) char buf[8192];
       ssize_t got;

@@ -36,6 +36,9 @@ class LiveWatcher {
   // Runs a first Refresh (the initial load) on the watcher thread.
   void Start();
   void Stop();
+  // Makes the watcher thread Refresh now (after a configuration reload)
+  // instead of at the next event or poll. Returns at once.
+  void Wake();
 
  private:
   void Run();
@@ -43,7 +46,7 @@ class LiveWatcher {
   std::chrono::milliseconds poll_;
   bool use_inotify_;
   LoaderPriority priority_;
-  int stop_fd_ = -1;  // eventfd: wakes the poll(2) at Stop
+  int wake_fd_ = -1;  // eventfd: wakes the poll(2) at Stop and Wake
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -62,6 +62,8 @@ std::set<std::string> ContractMetrics() {
       "faiss_search_reloads_total",
       "faiss_search_index_version_info",
       "faiss_search_index_loaded_timestamp_seconds",
+      "faiss_search_degraded",              // beyond the brief's list
+      "faiss_search_config_reloads_total",  // beyond the brief's list
   };
   for (const char* histogram :
        {"faiss_rebuild_build_duration_seconds", "faiss_search_request_duration_seconds",
@@ -486,7 +488,8 @@ TEST(PromtoolTest, OnlyContractMetricAndLabelNames) {
         "faiss_rebuild_backup_verify_failures_total", "faiss_rebuild_rollbacks_total",
         "faiss_rebuild_disk_free_bytes", "faiss_search_requests_total",
         "faiss_search_request_duration_seconds", "faiss_search_reloads_total",
-        "faiss_search_index_version_info", "faiss_search_index_loaded_timestamp_seconds"}) {
+        "faiss_search_index_version_info", "faiss_search_index_loaded_timestamp_seconds",
+        "faiss_search_degraded"}) {
     bool found = false;
     for (const auto& u : used) found = found || u.rfind(family, 0) == 0;
     EXPECT_TRUE(found) << family << " is used by no dashboard or alert";
@@ -674,7 +677,7 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
           "faiss_rebuild_backups", "faiss_rebuild_backup_bytes", "faiss_rebuild_rollbacks_total",
           "faiss_rebuild_disk_free_bytes", "faiss_search_requests_total",
           "faiss_search_request_duration_seconds_bucket", "faiss_search_index_version_info",
-          "faiss_search_index_loaded_timestamp_seconds"})
+          "faiss_search_index_loaded_timestamp_seconds", "faiss_search_degraded"})
       EXPECT_TRUE(exported.count(name)) << name << " is not exported by the running daemons; "
                                         << "an alert or a panel depends on it";
     for (const auto& name : exported)

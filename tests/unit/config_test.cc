@@ -95,7 +95,7 @@ TEST(ConfigTest, FullConfigWithDefaultsAndOverrides) {
   Parsed p = Parse(Y(R"(
 data_dir: data
 http: { listen: "0.0.0.0:8080", token_file: secrets/token }
-search_server: { listen: "[::1]:9000" }
+search_server: { listen: "[::1]:9000", report_corruption: off }
 scheduler:
   timezone: Europe/Berlin
   max_concurrent_builds: 2
@@ -140,6 +140,7 @@ indexes:
   EXPECT_EQ(c.http_listen, "0.0.0.0:8080");
   EXPECT_EQ(c.http_token_file, "/etc/frb/secrets/token");
   EXPECT_EQ(c.search_listen, "[::1]:9000");
+  EXPECT_FALSE(c.search_report_corruption);
   EXPECT_EQ(c.scheduler.timezone, "Europe/Berlin");
   EXPECT_EQ(c.scheduler.max_concurrent_builds, 2);
   EXPECT_EQ(c.scheduler.failure_cooldown, seconds(5400));

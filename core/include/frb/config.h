@@ -87,6 +87,9 @@ struct Config {
   std::string http_listen = "127.0.0.1:9464";
   std::string http_token_file;
   std::string search_listen = "127.0.0.1:9465";
+  // faiss-searchd asks faiss-rebuildd (at http.listen) to verify and repair
+  // an index whose live version it cannot verify.
+  bool search_report_corruption = true;
   SchedulerConfig scheduler;
   std::vector<IndexConfig> indexes;
 
