@@ -322,4 +322,32 @@ VersionIntegrity QuickIntegrity(Env* env, const VersionStore& store, const std::
   return out;
 }
 
+Json IntegritySummary(Env* env, const VersionStore& store, bool* live_bad) {
+  Json j = Json::MakeObject();
+  if (live_bad != nullptr) *live_bad = false;
+  auto state = ReadVerifyState(env, store);
+  std::optional<VerifyState> st = state.ok() ? std::move(*state) : std::nullopt;
+  j["last_verify"] = st ? Json(FormatUtcMillis(st->finished_unix_ms)) : Json();
+  auto live = store.LiveVersion();
+  auto rollback = store.RollbackVersion();
+  if (live.ok() && *live) {
+    VersionIntegrity li = QuickIntegrity(env, store, **live, st);
+    if (live_bad != nullptr) *live_bad = li.bad();
+    Json lj = li.ToJson();
+    lj["version"] = **live;
+    j["live"] = std::move(lj);
+  }
+  if (rollback.ok() && *rollback) {
+    Json rj = QuickIntegrity(env, store, **rollback, st).ToJson();
+    rj["version"] = **rollback;
+    j["rollback"] = std::move(rj);
+  }
+  // Counted by hand: repair.h's ListQuarantined would pull repair into verify.
+  int64_t quarantined = 0;
+  if (auto q = env->ListDir(JoinPath(store.IndexDir(), "quarantine")); q.ok())
+    for (const auto& e : *q) quarantined += (!e.empty() && e[0] == 'v') ? 1 : 0;
+  j["quarantined"] = quarantined;
+  return j;
+}
+
 }  // namespace frb

@@ -117,4 +117,10 @@ struct VersionIntegrity {
 VersionIntegrity QuickIntegrity(Env* env, const VersionStore& store, const std::string& version,
                                 const std::optional<VerifyState>& state);
 
+// What `status` and the daemon show: {"live": VersionIntegrity,
+// "rollback": VersionIntegrity (absent without a target), "last_verify":
+// time or null, "quarantined": count}; `live_bad`, when given, is set when
+// the live version is corrupt or modified.
+Json IntegritySummary(Env* env, const VersionStore& store, bool* live_bad = nullptr);
+
 }  // namespace frb
