@@ -4,6 +4,7 @@
 #include <faiss/Index.h>
 
 #include <cstdio>
+#include <limits>
 
 #include "frb/backup.h"
 #include "frb/index_file.h"
@@ -249,7 +250,13 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
   m.validation = out.validation;
   Publisher publisher(env);
   std::vector<std::string> pruned;
-  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, index.keep_versions, &pruned));
+  // With corrupt copies about, prune only once they are in quarantine: a
+  // pinned corrupt rollback target would push out an intact version.
+  bool set_aside = !corrupt_outgoing.empty() || disk_corrupt;
+  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m,
+                                        set_aside ? std::numeric_limits<int>::max()
+                                                  : index.keep_versions,
+                                        &pruned));
   out.new_version = m.version_id;
   // Corrupt copies go to quarantine now that they are no longer live.
   if (!corrupt_outgoing.empty()) {
@@ -259,6 +266,10 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
   if (disk_corrupt && !(live && *live == version)) {
     Status q = QuarantineOutgoing(env, store, version, "corrupt: " + out.fallback, &out.quarantined);
     if (!q.ok()) out.warnings.push_back("quarantine of " + version + " failed: " + q.message());
+  }
+  if (set_aside) {
+    auto p = store.PruneVersions(index.keep_versions);
+    if (!p.ok()) out.warnings.push_back("pruning old versions failed: " + p.status().message());
   }
   // The restored bytes are now a version on disk: retention may run.
   if (live && backups.Policy().keep_last + backups.Policy().keep_daily +

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <random>
 
 #include "frb/backup.h"
@@ -240,10 +241,14 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   m.validation = report;
   Publisher publisher(env_);
   std::vector<std::string> pruned;
-  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, index_.keep_versions, &pruned));
+  // Over a corrupt live version, prune only once it is in quarantine: as
+  // the rollback target it is pinned and would push out an intact version.
+  int keep = corrupt_outgoing.empty() ? index_.keep_versions : std::numeric_limits<int>::max();
+  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, keep, &pruned));
   out.version_id = m.version_id;
   if (!corrupt_outgoing.empty()) {
     Status q = QuarantineOutgoing(env_, store, *live_id, corrupt_outgoing, nullptr);
+    if (q.ok()) q = store.PruneVersions(index_.keep_versions).status();
     if (!q.ok()) out.warnings.push_back("quarantine of " + *live_id + " failed: " + q.message());
   }
   return Status::Ok();
