@@ -107,6 +107,11 @@ TEST_F(VerifyCliTest, LocalVerifyNamesFileAndCheckThenRepairs) {
   EXPECT_NE(v.out.find("CORRUPT " + LiveFile() + ": sha256 check failed"), std::string::npos) << v.out;
   auto human = Cli({"status", "small"}, true);
   EXPECT_NE(human.out.find("CORRUPT"), std::string::npos) << human.out;
+  auto versions = Cli({"versions", "small"}, true);
+  size_t line = versions.out.find(bad);
+  ASSERT_NE(line, std::string::npos) << versions.out;
+  std::string row = versions.out.substr(line, versions.out.find('\n', line) - line);
+  EXPECT_NE(row.find("CORRUPT: " + LiveFile() + ": sha256"), std::string::npos) << row;
 
   auto vj = Cli({"verify", "--json"}, true);
   EXPECT_EQ(vj.exit_code, 7);
@@ -126,6 +131,8 @@ TEST_F(VerifyCliTest, LocalVerifyNamesFileAndCheckThenRepairs) {
   EXPECT_TRUE(Env::Default()->Exists(JoinPath(IndexDir(), "quarantine/" + bad)));
   auto after = Cli({"verify"}, true);
   EXPECT_EQ(after.exit_code, 0) << after.out << after.err;
+  versions = Cli({"versions", "small", "--json"}, true);
+  EXPECT_NE(versions.out.find("\"quarantine\""), std::string::npos) << versions.out;
 
   // Rollback: verified, then made live.
   auto rb = Cli({"rollback", "small"}, true);
