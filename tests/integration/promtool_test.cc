@@ -58,6 +58,11 @@ std::set<std::string> ContractMetrics() {
       "faiss_rebuild_backup_verify_failures_total",
       "faiss_rebuild_rollbacks_total",
       "faiss_rebuild_disk_free_bytes",
+      "faiss_rebuild_scrub_last_timestamp_seconds",
+      "faiss_rebuild_scrub_bytes_total",
+      "faiss_rebuild_corrupt_versions",
+      "faiss_rebuild_repairs_total",
+      "faiss_rebuild_quarantined_versions",
       "faiss_search_requests_total",
       "faiss_search_reloads_total",
       "faiss_search_index_version_info",
@@ -484,7 +489,10 @@ TEST(PromtoolTest, OnlyContractMetricAndLabelNames) {
         "faiss_rebuild_next_run_timestamp_seconds", "faiss_rebuild_schedule_interval_seconds",
         "faiss_rebuild_backups", "faiss_rebuild_backup_bytes",
         "faiss_rebuild_backup_verify_failures_total", "faiss_rebuild_rollbacks_total",
-        "faiss_rebuild_disk_free_bytes", "faiss_search_requests_total",
+        "faiss_rebuild_disk_free_bytes", "faiss_rebuild_corrupt_versions",
+        "faiss_rebuild_repairs_total", "faiss_rebuild_quarantined_versions",
+        "faiss_rebuild_scrub_last_timestamp_seconds", "faiss_rebuild_scrub_bytes_total",
+        "faiss_search_requests_total",
         "faiss_search_request_duration_seconds", "faiss_search_reloads_total",
         "faiss_search_index_version_info", "faiss_search_index_loaded_timestamp_seconds"}) {
     bool found = false;
