@@ -213,5 +213,30 @@ TEST_F(VerifyCliTest, HealthFailsWhileLiveIsCorruptAndUnrepairable) {
   EXPECT_GE(Metric("faiss_rebuild_repairs_total{index=\"small\",result=\"failed\"}"), 1);
 }
 
+TEST_F(VerifyCliTest, ScheduledScrubRunsAtTheConfiguredRate) {
+  Rebuild(true);
+  Rebuild(true);
+  std::string text = test::ReadText(config_);
+  test::WriteText(config_, "scrub: { schedule: \"* * * * * *\", max_bytes_per_second: 256KiB }\n" + text);
+  StartDaemon();
+  Json scrub;
+  for (auto end = Clock::now() + std::chrono::seconds(30); Clock::now() < end && scrub.is_null();) {
+    auto jobs = Json::Parse(test::Http(port_, "GET", "/api/v1/jobs").body);
+    if (jobs.ok() && jobs->Find("jobs"))
+      for (const auto& j : jobs->Find("jobs")->as_array())
+        if (j.GetString("kind") == "scrub" && j.GetString("state") == "done") scrub = j;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_FALSE(scrub.is_null()) << daemon_->Log();
+  EXPECT_EQ(scrub.GetString("trigger"), "schedule");
+  const Json* report = scrub.Find("verify")->Find("verify");
+  ASSERT_NE(report, nullptr) << scrub.Dump();
+  EXPECT_TRUE(report->GetBool("ok")) << scrub.Dump();
+  double bytes = report->GetDouble("bytes_read"), secs = report->GetDouble("seconds");
+  ASSERT_GT(bytes, 256 * 1024) << scrub.Dump();  // two versions and a backup
+  EXPECT_LE(bytes / secs, 256 * 1024 * 1.1) << bytes << " bytes in " << secs << " s";
+  EXPECT_GT(Metric("faiss_rebuild_scrub_bytes_total{index=\"small\"}"), 0);
+}
+
 }  // namespace
 }  // namespace frb
