@@ -11,6 +11,7 @@
 #include "frb/publisher.h"
 #include "frb/rebuild.h"
 #include "frb/repair.h"
+#include "frb/verify.h"
 #include "frb/sha256.h"
 #include "frb/source.h"
 #include "frb/validator.h"
@@ -213,9 +214,14 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
       last = Status::Ok();
       break;
     }
-    // Only damage makes the other copy worth trying.
+    // Only damage makes the other copy worth trying: a copy that matches
+    // its manifest but that FAISS or the gates reject is the version itself.
     if (s.code() != Code::kCorruption) return s;
-    if (where == "disk") disk_corrupt = true;
+    if (where == "disk") {
+      FRB_ASSIGN_OR_RETURN(VersionCheck vc, VerifyVersion(env, store, version, nullptr, &control));
+      if (vc.ok) return s;
+      disk_corrupt = true;
+    }
     if (out.fallback.empty()) out.fallback = where + ": " + s.message();
     last = s;
   }
