@@ -76,6 +76,17 @@ class VerifyCliTest : public ::testing::Test {
     port_ = daemon_->WaitForPort();
     ASSERT_GT(port_, 0) << daemon_->Log();
   }
+  // The daemon may be running its own verify (integrity watch): retry
+  // while the index is busy (exit 4).
+  test::ProcessResult CliWhenIdle(std::vector<std::string> args) {
+    test::ProcessResult r;
+    for (auto end = Clock::now() + std::chrono::seconds(30); Clock::now() < end;) {
+      r = Cli(args, false);
+      if (r.exit_code != 4) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return r;
+  }
   double Metric(const std::string& series) {
     return test::Sample(test::Http(port_, "GET", "/metrics").body, series);
   }
@@ -178,15 +189,19 @@ TEST_F(VerifyCliTest, DaemonRepairsCorruptLiveAndCountsIt) {
   EXPECT_GT(Metric("faiss_rebuild_scrub_last_timestamp_seconds{index=\"small\"}"), 0);
 
   // What a search server calls; the CLI's verify goes the same way.
-  auto post = test::Http(port_, "POST", "/api/v1/indexes/small/verify", R"({"reason": "test"})");
+  test::HttpResponse post;
+  for (auto end = Clock::now() + std::chrono::seconds(30); Clock::now() < end;) {
+    post = test::Http(port_, "POST", "/api/v1/indexes/small/verify", R"({"reason": "test"})");
+    if (post.status != 409) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   EXPECT_EQ(post.status, 202) << post.body;
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  auto v = Cli({"verify", "small"}, false);
+  auto v = CliWhenIdle({"verify", "small"});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   auto h = Cli({"health"}, false);
   EXPECT_EQ(h.exit_code, 0) << h.err;
 
-  auto rb = Cli({"rollback", "small"}, false);
+  auto rb = CliWhenIdle({"rollback", "small"});
   EXPECT_EQ(rb.exit_code, 0) << rb.err << daemon_->Log();
   EXPECT_EQ(Pointer("live"), good);
 }
@@ -203,7 +218,7 @@ TEST_F(VerifyCliTest, HealthFailsWhileLiveIsCorruptAndUnrepairable) {
   }
   EXPECT_EQ(h.exit_code, 6) << h.err;
   EXPECT_NE(h.err.find("live version"), std::string::npos) << h.err;
-  auto v = Cli({"verify", "small"}, false);
+  auto v = CliWhenIdle({"verify", "small"});
   EXPECT_EQ(v.exit_code, 7) << v.out << v.err;
   EXPECT_NE(v.out.find("NOT repaired"), std::string::npos) << v.out;
   for (auto end = Clock::now() + std::chrono::seconds(10);
