@@ -23,7 +23,7 @@ enum Exit : int {
   kExitBusy = 4,
   kExitCancelled = 5,
   kExitNotReady = 6,
-  kExitCorrupt = 7,  // backup verify found a corrupt backup
+  kExitCorrupt = 7,  // verify / backup verify found corruption; rollback target corrupt
 };
 
 struct GlobalOptions {
@@ -84,6 +84,19 @@ int CmdRestore(const GlobalOptions& g, const std::string& name, const std::strin
 // Versions on disk and in backups (location disk / backup / disk+backup).
 int CmdVersionsAll(const GlobalOptions& g, const std::string& name);
 int CmdDisk(const GlobalOptions& g);
+// cmd_verify.cc: verify every on-disk version and backup of NAME (all
+// indexes when empty), exit 7 on any corruption; with `repair`, quarantine
+// corrupt versions and re-publish an intact one over a corrupt live one.
+int CmdVerify(const GlobalOptions& g, const std::string& name, bool repair);
+// The verify reports (JSON array of IndexVerifyReport, each maybe with
+// "repair"), as text or --json; exit 7 when any is not ok.
+int PrintVerifyReports(const GlobalOptions& g, const Json& reports);
+// Makes the rollback target live after verifying it.
+int CmdRollback(const GlobalOptions& g, const std::string& name);
+// cmd_remote.cc: the same as daemon jobs ("verify" always repairs when
+// scrub.repair is on).
+int CmdVerifyRemote(const GlobalOptions& g, const std::string& name);
+int CmdRollbackRemote(const GlobalOptions& g, const std::string& name);
 // Prints the next `count` fire times of `expr` after `from` (ISO 8601; now
 // when empty), one ISO 8601 timestamp with offset per line.
 int CmdScheduleNext(const GlobalOptions& g, const std::string& expr, const std::string& zone,

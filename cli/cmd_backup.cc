@@ -7,7 +7,9 @@
 #include "progress.h"
 #include "frb/backup.h"
 #include "frb/env.h"
+#include "frb/repair.h"
 #include "frb/store.h"
+#include "frb/verify.h"
 
 namespace frb::cli {
 namespace {
@@ -286,13 +288,19 @@ int CmdVersionsAll(const GlobalOptions& g, const std::string& name) {
     j["recall"] = m.validation.recall;
     if (!m.restored_from.empty()) j["restored_from"] = m.restored_from;
   };
+  auto vstate = ReadVerifyState(env, store);
+  std::optional<VerifyState> st = vstate.ok() ? std::move(*vstate) : std::nullopt;
   for (const auto& v : *versions) {
     Json& j = row(v);
     j["location"] = "disk";
     auto m = store.ReadManifest(v);
     if (m.ok()) describe(j, *m);
     else j["error"] = m.status().message();
+    j["integrity"] = QuickIntegrity(env, store, v, st).ToJson();
   }
+  // Set aside by verify/repair: listed so nobody wonders where they went.
+  if (auto q = ListQuarantined(env, store); q.ok())
+    for (const auto& v : *q) row(v)["location"] = "quarantine";
   for (const auto& b : *list) {
     const BackupManifest& bm = b.manifest;
     Json& j = row(bm.version_id);
@@ -319,6 +327,20 @@ int CmdVersionsAll(const GlobalOptions& g, const std::string& name) {
     if (j.Find("error")) {
       std::printf("%-26s %-9s %-12s unreadable manifest: %s\n", j.GetString("version").c_str(),
                   Mark(j).c_str(), j.GetString("location").c_str(), j.GetString("error").c_str());
+      continue;
+    }
+    if (const Json* in = j.Find("integrity"); in && in->is_object()) {
+      std::string state = in->GetString("state");
+      if (state == "corrupt" || state == "modified") {
+        std::printf("%-26s %-9s %-12s %s: %s\n", j.GetString("version").c_str(), Mark(j).c_str(),
+                    j.GetString("location").c_str(), state == "corrupt" ? "CORRUPT" : "MODIFIED",
+                    in->GetString("detail").c_str());
+        continue;
+      }
+    }
+    if (j.GetString("location") == "quarantine") {
+      std::printf("%-26s %-9s %-12s corrupt, set aside (never served, backed up or pruned)\n",
+                  j.GetString("version").c_str(), Mark(j).c_str(), "quarantine");
       continue;
     }
     const Json* va = j.Find("verified_at");

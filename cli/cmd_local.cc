@@ -6,6 +6,7 @@
 #include "frb/env.h"
 #include "frb/rebuild.h"
 #include "frb/store.h"
+#include "frb/verify.h"
 
 namespace frb::cli {
 namespace {
@@ -73,11 +74,13 @@ int CmdStatusLocal(const GlobalOptions& g, const std::string& name) {
     if (!live.ok()) return Fail(live.status());
     if (*live) {
       auto m = store.ReadManifest(**live);
-      if (!m.ok()) return Fail(m.status());
-      j["live"] = m->LiveSummary(store.LivePath(), NowUnixMillis());
+      // A damaged manifest is shown (integrity below), not a reason to fail.
+      j["live"] = m.ok() ? m->LiveSummary(store.LivePath(), NowUnixMillis()) : Json();
+      if (!m.ok()) j["live_error"] = m.status().message();
     } else {
       j["live"] = nullptr;
     }
+    j["integrity"] = IntegritySummary(env, store);
     auto last = ReadLastJob(env, *cfg, ic.name);
     if (last.ok() && *last) j["last_job"] = (*last)->ToJson();
     all.Push(std::move(j));
@@ -101,8 +104,25 @@ void PrintStatusText(const Json& all) {
                   static_cast<long long>(live->GetInt("ntotal")),
                   HumanBytes(static_cast<uint64_t>(live->GetInt("file_size"))).c_str(),
                   live->GetDouble("recall"));
+    } else if (!j.GetString("live_error").empty()) {
+      std::printf("  live:      UNREADABLE: %s\n", j.GetString("live_error").c_str());
     } else {
       std::printf("  live:      none\n");
+    }
+    if (const Json* in = j.Find("integrity"); in && in->is_object()) {
+      for (const char* which : {"live", "rollback"}) {
+        const Json* v = in->Find(which);
+        if (v == nullptr || !v->is_object()) continue;
+        std::string state = v->GetString("state");
+        std::string text = state == "ok" ? "verified " + v->GetString("verified")
+                           : state == "unverified" ? "not verified yet"
+                                                   : (state == "corrupt" ? "CORRUPT: " : "MODIFIED: ") +
+                                                         v->GetString("detail");
+        std::printf("  %-10s %s %s\n", (std::string(which) + " data:").c_str(),
+                    v->GetString("version").c_str(), text.c_str());
+      }
+      if (int64_t q = in->GetInt("quarantined"); q > 0)
+        std::printf("  quarantine: %lld corrupt version(s) set aside\n", static_cast<long long>(q));
     }
     if (const Json* lj = j.Find("last_job")) {
       std::string state = lj->GetString("state");

@@ -354,4 +354,56 @@ int CmdHealthRemote(const GlobalOptions& g) {
   return kExitOk;
 }
 
+int CmdVerifyRemote(const GlobalOptions& g, const std::string& name) {
+  int rc = kExitOk;
+  auto c = OpenOrFail(g, &rc);
+  if (!c) return rc;
+  std::vector<std::string> names;
+  if (!name.empty()) {
+    names.push_back(name);
+  } else {
+    auto r = CallOrFail(*c, "GET", "/api/v1/status", &rc);
+    if (!r) return rc;
+    if (!r->ok()) return Fail(kExitError, r->Error());
+    if (const Json* all = r->json.Find("indexes"); all && all->is_array())
+      for (const auto& j : all->as_array()) names.push_back(j.GetString("name"));
+  }
+  Json reports = Json::MakeArray();
+  GlobalOptions quiet = g;
+  quiet.json = false;  // one JSON document at the end, not one per job
+  for (const auto& n : names) {
+    auto id = Enqueue(*c, "/api/v1/indexes/" + n + "/verify", "", &rc);
+    if (!id) return rc;
+    auto out = FollowJob(quiet, *c, *id, "verifying '" + n + "'", &rc);
+    if (!out) return rc;
+    if (!out->status.ok()) return ReportOutcome(g, *out);
+    const Json* v = out->verify.Find("verify");
+    if (v == nullptr) return Fail(kExitError, "verify job " + *id + " has no report");
+    Json rep = *v;
+    if (const Json* r = out->verify.Find("repair")) rep["repair"] = *r;
+    reports.Push(std::move(rep));
+  }
+  return PrintVerifyReports(g, reports);
+}
+
+int CmdRollbackRemote(const GlobalOptions& g, const std::string& name) {
+  int rc = kExitOk;
+  auto c = OpenOrFail(g, &rc);
+  if (!c) return rc;
+  auto id = Enqueue(*c, "/api/v1/indexes/" + name + "/rollback", "", &rc);
+  if (!id) return rc;
+  auto out = FollowJob(g, *c, *id, "rolling back '" + name + "'", &rc);
+  if (!out) return rc;
+  if (!out->status.ok()) {
+    if (out->status.code() == Code::kCorruption)
+      return Fail(kExitCorrupt, out->status.message() + " (live version " + out->parent_version +
+                                    " unchanged)");
+    return ReportOutcome(g, *out);
+  }
+  if (!g.json)
+    std::printf("rolled back '%s': %s is live again (%s is the rollback target)\n", name.c_str(),
+                out->version_id.c_str(), out->parent_version.c_str());
+  return kExitOk;
+}
+
 }  // namespace frb::cli

@@ -121,6 +121,18 @@ int main(int argc, char** argv) {
     rc = g.local ? CmdRestore(g, name, version) : CmdRestoreRemote(g, name, version);
   });
 
+  bool repair = false;
+  auto* verify = app.add_subcommand(
+      "verify", "check every byte of every on-disk version and backup; exit 7 on corruption");
+  verify->add_option("name", name, "index name (default: all)");
+  verify->add_flag("--repair", repair,
+                   "--local: quarantine corrupt versions and replace a corrupt live one "
+                   "(the daemon's verify job always does when scrub.repair is on)");
+  verify->callback([&] { rc = g.local ? CmdVerify(g, name, repair) : CmdVerifyRemote(g, name); });
+  auto* rollback = app.add_subcommand("rollback", "make the rollback target live again, after verifying it");
+  rollback->add_option("name", name, "index name")->required();
+  rollback->callback([&] { rc = g.local ? CmdRollback(g, name) : CmdRollbackRemote(g, name); });
+
   auto* disk = app.add_subcommand("disk", "space used per index: live, staging, versions, backups");
   disk->callback([&] { rc = CmdDisk(g); });
 

@@ -4,11 +4,14 @@
 #include <faiss/Index.h>
 
 #include <cstdio>
+#include <limits>
 
 #include "frb/backup.h"
 #include "frb/index_file.h"
 #include "frb/publisher.h"
 #include "frb/rebuild.h"
+#include "frb/repair.h"
+#include "frb/verify.h"
 #include "frb/sha256.h"
 #include "frb/source.h"
 #include "frb/validator.h"
@@ -65,6 +68,52 @@ Result<ValidationReport> ValidateStructure(Env* env, const IndexConfig& cfg,
   return r;
 }
 
+// Puts the index file of `version` from `where` ("disk" or "backup") at
+// `staged` and returns its manifest. kCorruption when that copy is damaged.
+Result<Manifest> StageCopy(Env* env, const VersionStore& store, BackupStore& backups,
+                           const std::string& version, const std::string& where,
+                           const std::string& staged, JobControl& control, RestoreOutcome* out) {
+  if (where == "backup") {
+    FRB_ASSIGN_OR_RETURN(BackupInfo info, backups.Get(version));
+    FRB_RETURN_IF_ERROR(CheckFreeSpace(env, DirName(staged), info.manifest.size + (1 << 20),
+                                       "restore of " + store.name() + "/" + version));
+    return backups.RestoreFile(version, staged, &control);
+  }
+  FRB_ASSIGN_OR_RETURN(Manifest src, store.ReadManifest(version));
+  // Published versions are read-only, so a hard link is as safe as a copy
+  // and costs nothing; the validator and publisher re-hash it either way.
+  // A copy only where links are not possible (e.g. EPERM on some mounts).
+  out->linked = env->LinkFile(store.VersionIndexPath(version), staged).ok();
+  if (!out->linked) {
+    FRB_RETURN_IF_ERROR(CheckFreeSpace(env, DirName(staged), src.file_size + (1 << 20),
+                                       "restore of " + store.name() + "/" + version));
+    FRB_RETURN_IF_ERROR(CopyVerified(env, store.VersionIndexPath(version), staged, src, control));
+  }
+  return src;
+}
+
+// Validates the staged copy: fully when the current source still has the
+// version's vectors (ground truth for its ids), else structurally. A
+// checksum mismatch is kCorruption (the other copy may be intact).
+Status ValidateCopy(Env* env, const IndexConfig& index, const std::string& staged,
+                    const Manifest& src, JobControl& control, RestoreOutcome* out) {
+  control.EnterStage(Stage::kValidating);
+  auto source = VectorSource::Open(env, index.source_path, index.source_format, index.dimension);
+  if (source.ok() && (*source)->count() == src.ntotal) {
+    Validator validator(env);
+    FRB_ASSIGN_OR_RETURN(out->validation,
+                         validator.Validate(index, **source, staged, {src.file_size, src.file_sha256},
+                                            std::nullopt, control));
+    out->full_validation = true;
+    if (!out->validation.checksum_ok)
+      return Corruption(staged + ": " + out->validation.failures.front());
+    return Status::Ok();
+  }
+  out->full_validation = false;
+  FRB_ASSIGN_OR_RETURN(out->validation, ValidateStructure(env, index, staged, src));
+  return Status::Ok();
+}
+
 Result<uint64_t> TreeBytes(Env* env, const std::string& path) {
   auto fi = env->Stat(path);
   if (!fi.ok()) return fi.status().code() == Code::kNotFound ? Result<uint64_t>(0) : fi.status();
@@ -117,8 +166,10 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
   out.restored_from = version;
   std::string staged = JoinPath(staging, "index.faiss");
   BackupStore backups(env, config, index);
-  Manifest src;
   control.EnterStage(Stage::kLoadingSource);
+  // Where copies of `version` are: on disk first (no decompression), then
+  // in backups. A copy that fails its checksum gives way to the other.
+  std::vector<std::string> locations;
   auto vdir = env->Stat(store.VersionDir(version));
   if (vdir.ok()) {
     // lstat: a symlink planted in versions/ must not lead out of the store.
@@ -126,63 +177,72 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
     if (!vdir->is_dir || vdir->is_symlink || !vfile.ok() || !vfile->is_regular)
       return InvalidArgument(store.VersionDir(version) +
                              " is not a version directory with a regular index file (symlink?)");
-    FRB_ASSIGN_OR_RETURN(src, store.ReadManifest(version));
-    // Published versions are read-only, so a hard link is as safe as a copy
-    // and costs nothing; the validator and publisher re-hash it either way.
-    // A copy only where links are not possible (e.g. EPERM on some mounts).
-    if (env->LinkFile(store.VersionIndexPath(version), staged).ok()) {
-      out.linked = true;
-    } else {
-      FRB_RETURN_IF_ERROR(CheckFreeSpace(env, staging, src.file_size + (1 << 20),
-                                         "restore of " + index.name + "/" + version));
-      FRB_RETURN_IF_ERROR(
-          CopyVerified(env, store.VersionIndexPath(version), staged, src, control));
-    }
-    out.location = "disk";
-  } else if (vdir.status().code() == Code::kNotFound) {
-    auto info = backups.Get(version);
-    if (!info.ok()) {
-      if (info.status().code() != Code::kNotFound) return info.status();
-      return NotFound("version '" + version + "' of index '" + index.name + "' is neither in " +
-                      JoinPath(store.IndexDir(), "versions") + " nor in " + backups.Dir());
-    }
-    FRB_RETURN_IF_ERROR(CheckFreeSpace(env, staging, info->manifest.size + (1 << 20),
-                                       "restore of " + index.name + "/" + version));
-    FRB_ASSIGN_OR_RETURN(src, backups.RestoreFile(version, staged, &control));
-    out.location = "backup";
-  } else {
+    locations.push_back("disk");
+  } else if (vdir.status().code() != Code::kNotFound) {
     return vdir.status();
   }
-  if (src.dim != index.dimension || src.metric != MetricName(index.metric))
-    return FailedPrecondition("version '" + version + "' has dimension " + std::to_string(src.dim) +
-                              " and metric " + src.metric + " but index '" + index.name +
-                              "' is configured with " + std::to_string(index.dimension) + " and " +
-                              std::string(MetricName(index.metric)));
-
-  // Full validation needs the source as ground truth for the ids in the
-  // index: only when it still has the same vectors count and dimension.
-  control.EnterStage(Stage::kValidating);
-  auto source = VectorSource::Open(env, index.source_path, index.source_format, index.dimension);
-  if (source.ok() && (*source)->count() == src.ntotal) {
-    Validator validator(env);
-    FRB_ASSIGN_OR_RETURN(out.validation,
-                         validator.Validate(index, **source, staged, {src.file_size, src.file_sha256},
-                                            std::nullopt, control));
-    out.full_validation = true;
-  } else {
-    FRB_ASSIGN_OR_RETURN(out.validation, ValidateStructure(env, index, staged, src));
+  auto info = backups.Get(version);
+  if (info.ok()) {
+    locations.push_back("backup");
+  } else if (info.status().code() != Code::kNotFound) {
+    if (locations.empty() || info.status().code() != Code::kCorruption) return info.status();
   }
+  if (locations.empty())
+    return NotFound("version '" + version + "' of index '" + index.name + "' is neither in " +
+                    JoinPath(store.IndexDir(), "versions") + " nor in " + backups.Dir());
+
+  Manifest src;
+  bool disk_corrupt = false;
+  Status last;
+  for (const std::string& where : locations) {
+    (void)env->RemoveFile(staged);
+    control.EnterStage(Stage::kLoadingSource);
+    auto staged_ok = StageCopy(env, store, backups, version, where, staged, control, &out);
+    Status s = staged_ok.ok() ? Status::Ok() : staged_ok.status();
+    if (s.ok()) {
+      src = std::move(*staged_ok);
+      if (src.dim != index.dimension || src.metric != MetricName(index.metric))
+        return FailedPrecondition("version '" + version + "' has dimension " +
+                                  std::to_string(src.dim) + " and metric " + src.metric +
+                                  " but index '" + index.name + "' is configured with " +
+                                  std::to_string(index.dimension) + " and " +
+                                  std::string(MetricName(index.metric)));
+      s = ValidateCopy(env, index, staged, src, control, &out);
+    }
+    if (s.ok()) {
+      out.location = where;
+      last = Status::Ok();
+      break;
+    }
+    // Only damage makes the other copy worth trying: a copy that matches
+    // its manifest but that FAISS or the gates reject is the version itself.
+    if (s.code() != Code::kCorruption) return s;
+    if (where == "disk") {
+      FRB_ASSIGN_OR_RETURN(VersionCheck vc, VerifyVersion(env, store, version, nullptr, &control));
+      if (vc.ok) return s;
+      disk_corrupt = true;
+    }
+    if (out.fallback.empty()) out.fallback = where + ": " + s.message();
+    last = s;
+  }
+  if (!last.ok()) return last.WithContext("no intact copy of " + index.name + "/" + version);
   if (!out.validation.passed)
     return ValidationFailed("restore of '" + version + "': " + out.validation.failures.front());
 
   FRB_ASSIGN_OR_RETURN(auto live, store.LiveVersion());
   control.EnterStage(Stage::kBackingUp);
+  std::string corrupt_outgoing;
   if (live) {
     // No retention yet: it could remove the very backup being restored,
     // and a crash before the publish would then lose that version.
-    FRB_RETURN_IF_ERROR(
-        BackupOutgoingVersion(env, config, index, store, *live, control, /*prune=*/false));
-    out.backed_up = *live;
+    Status b = BackupOutgoingVersion(env, config, index, store, *live, control, /*prune=*/false);
+    if (b.ok()) {
+      out.backed_up = *live;
+    } else {
+      FRB_ASSIGN_OR_RETURN(corrupt_outgoing, CheckOutgoingVersion(env, store, *live, b, control));
+      if (corrupt_outgoing.empty()) return b;
+      out.warnings.push_back(corrupt_outgoing);
+    }
   }
 
   control.EnterStage(Stage::kPublishing);
@@ -196,8 +256,27 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
   m.validation = out.validation;
   Publisher publisher(env);
   std::vector<std::string> pruned;
-  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, index.keep_versions, &pruned));
+  // With corrupt copies about, prune only once they are in quarantine: a
+  // pinned corrupt rollback target would push out an intact version.
+  bool set_aside = !corrupt_outgoing.empty() || disk_corrupt;
+  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m,
+                                        set_aside ? std::numeric_limits<int>::max()
+                                                  : index.keep_versions,
+                                        &pruned));
   out.new_version = m.version_id;
+  // Corrupt copies go to quarantine now that they are no longer live.
+  if (!corrupt_outgoing.empty()) {
+    Status q = QuarantineOutgoing(env, store, *live, corrupt_outgoing, &out.quarantined);
+    if (!q.ok()) out.warnings.push_back("quarantine of " + *live + " failed: " + q.message());
+  }
+  if (disk_corrupt && !(live && *live == version)) {
+    Status q = QuarantineOutgoing(env, store, version, "corrupt: " + out.fallback, &out.quarantined);
+    if (!q.ok()) out.warnings.push_back("quarantine of " + version + " failed: " + q.message());
+  }
+  if (set_aside) {
+    auto p = store.PruneVersions(index.keep_versions);
+    if (!p.ok()) out.warnings.push_back("pruning old versions failed: " + p.status().message());
+  }
   // The restored bytes are now a version on disk: retention may run.
   if (live && backups.Policy().keep_last + backups.Policy().keep_daily +
                       backups.Policy().keep_weekly > 0) {

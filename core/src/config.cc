@@ -139,6 +139,36 @@ Status BadDuration(std::string_view text, const std::string& why) {
 
 }  // namespace
 
+Result<uint64_t> ParseByteSize(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument("invalid size '" + std::string(text) + "': " + why);
+  };
+  size_t i = 0;
+  uint64_t number = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    if (__builtin_mul_overflow(number, uint64_t{10}, &number) ||
+        __builtin_add_overflow(number, uint64_t(text[i] - '0'), &number))
+      return bad("too large");
+    ++i;
+  }
+  if (i == 0) return bad("expected a whole number of bytes, optionally with a unit like MB");
+  std::string unit = config_internal::Lower(text.substr(i));
+  static const std::pair<std::string_view, uint64_t> kUnits[] = {
+      {"", 1},           {"b", 1},
+      {"kb", 1000},      {"kib", 1ull << 10},
+      {"mb", 1000000},   {"mib", 1ull << 20},
+      {"gb", 1000000000}, {"gib", 1ull << 30},
+      {"tb", 1000000000000ull}, {"tib", 1ull << 40}};
+  for (const auto& [name, mult] : kUnits) {
+    if (unit != name) continue;
+    uint64_t out = 0;
+    if (__builtin_mul_overflow(number, mult, &out)) return bad("too large");
+    return out;
+  }
+  return bad("unknown unit '" + std::string(text.substr(i)) +
+             "' (use B, kB, MB, GB, TB or KiB, MiB, GiB, TiB)");
+}
+
 Result<std::chrono::seconds> ParseDuration(std::string_view text) {
   if (text.empty()) return BadDuration(text, "empty");
   if (text.front() == '-') return BadDuration(text, "must not be negative");
@@ -235,6 +265,17 @@ scheduler:
   # Runs missed while the daemon was down: run_once catches up with a
   # single run, skip waits for the next scheduled time.
   misfire: run_once
+
+# Every on-disk version and backup is re-read and checked against its
+# checksums on this schedule; a corrupt live version is replaced by the
+# newest intact one. Any index may override these with its own scrub map.
+scrub:
+  # Cron expression (as for schedule:); "" never scrubs.
+  schedule: "@weekly"
+  # Read rate limit, so searches on the same disk do not suffer; 0 = none.
+  max_bytes_per_second: 50MB
+  # Re-publish the newest intact version when live is found corrupt.
+  repair: true
 
 # Settings every index inherits; any index may override any of them, and
 # the validation and backups maps are merged key by key.

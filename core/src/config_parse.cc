@@ -30,7 +30,7 @@ using Keys = std::span<const std::string_view>;
 
 constexpr std::string_view kTopKeys[] = {
     "data_dir",  "backup_dir", "http",   "search_server",
-    "scheduler", "defaults",   "indexes"};
+    "scheduler", "defaults",   "indexes", "scrub"};
 constexpr std::string_view kHttpKeys[] = {"listen", "token_file"};
 constexpr std::string_view kSearchServerKeys[] = {"listen", "report_corruption"};
 constexpr std::string_view kSchedulerKeys[] = {
@@ -46,7 +46,8 @@ constexpr std::string_view kIndexOnlyKeys[] = {
 constexpr std::string_view kIndexKeys[] = {
     "name",         "source",    "dimension",     "metric",     "factory",
     "train_sample", "add_batch", "search",        "schedule",   "timezone",
-    "timeout",      "threads",   "keep_versions", "validation", "backups"};
+    "timeout",      "threads",   "keep_versions", "validation", "backups",
+    "scrub"};
 constexpr std::string_view kSourceKeys[] = {"path", "format"};
 constexpr std::string_view kValidationKeys[] = {"k",
                                                 "queries",
@@ -58,6 +59,7 @@ constexpr std::string_view kValidationKeys[] = {"k",
                                                 "max_size_change",
                                                 "max_recall_drop_vs_live",
                                                 "seed"};
+constexpr std::string_view kScrubKeys[] = {"schedule", "max_bytes_per_second", "repair"};
 constexpr std::string_view kBackupKeys[] = {"keep_last",    "keep_daily",
                                             "keep_weekly",  "zstd_level",
                                             "zstd_workers", "byte_shuffle",
@@ -286,6 +288,7 @@ class Parser {
                        ValidationConfig* v);
   void ParseBackups(const MapView& m, const std::string& prefix,
                     BackupConfig* b);
+  void ParseScrub(const Entry& e, const std::string& prefix, ScrubConfig* s);
   void ParseIndex(const YAML::Node& node, size_t position,
                   const IndexConfig& defaults, Config* cfg);
   void ParseSearch(const Entry& e, IndexConfig* ic,
@@ -512,6 +515,7 @@ void Parser::Parse(std::string_view yaml, Config* cfg) {
     }
   }
   IndexConfig defaults;
+  if (const Entry* e = top->Find("scrub")) ParseScrub(*e, "scrub", &defaults.scrub);
   if (const Entry* e = top->Find("defaults")) {
     if (auto d = View(*e, "defaults", kDefaultsKeys, "key", kIndexOnlyKeys)) {
       ParseCommon(*d, "defaults.", &defaults);
@@ -618,6 +622,24 @@ void Parser::ParseBackups(const MapView& m, const std::string& prefix,
   SetInt(m, "zstd_workers", prefix, 0, kIntMax, &b->zstd_workers);
   SetBool(m, "byte_shuffle", prefix, &b->byte_shuffle);
   SetBool(m, "verify_after_create", prefix, &b->verify_after_create);
+}
+
+void Parser::ParseScrub(const Entry& e, const std::string& prefix, ScrubConfig* s) {
+  auto m = View(e, prefix, kScrubKeys);
+  if (!m) return;
+  if (String(*m, "schedule", prefix + ".", true, &s->schedule) && !s->schedule.empty()) {
+    if (auto cron = CronExpr::Parse(s->schedule); !cron.ok())
+      Add(ValueLoc(*m->Find("schedule")), prefix + ".schedule: " + cron.status().message());
+  }
+  if (const Entry* r = m->Find("max_bytes_per_second")) {
+    std::string path = prefix + ".max_bytes_per_second";
+    if (auto text = ScalarOf(*r, path, "a rate like \"50MB\"")) {
+      auto rate = ParseByteSize(*text);
+      if (rate.ok()) s->max_bytes_per_second = *rate;
+      else Add(ValueLoc(*r), path + ": " + rate.status().message());
+    }
+  }
+  SetBool(*m, "repair", prefix + ".", &s->repair);
 }
 
 void Parser::ParseSearch(const Entry& e, IndexConfig* ic,
@@ -752,6 +774,7 @@ void Parser::ParseIndex(const YAML::Node& node, size_t position,
     }
   }
   Timezone(*m, "", &ic.timezone);
+  if (const Entry* e = m->Find("scrub")) ParseScrub(*e, "scrub", &ic.scrub);
 
   if (dimension_ok && metric_ok && factory_ok) {
     std::map<std::string, std::string> param_errors;

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "frb/backup.h"
+#include "frb/repair.h"
+#include "frb/verify.h"
 #include "frb/store.h"
 
 namespace frb {
@@ -44,6 +46,42 @@ Status RunRestore(Env* env, const Config& cfg, const IndexConfig& index,
   FRB_ASSIGN_OR_RETURN(RestoreOutcome r, RestoreVersion(env, cfg, index, version, control));
   out.version_id = r.new_version;
   out.validation = r.validation;
+  out.warnings = r.warnings;
+  if (!r.fallback.empty())
+    out.warnings.insert(out.warnings.begin(), "restored from the " + r.location +
+                                                  " copy; the other failed: " + r.fallback);
+  return Status::Ok();
+}
+
+// Verify ("verify": at full speed, e.g. asked for by a search server that
+// found live damaged) or scrub (scheduled, at the configured read rate);
+// both repair when scrub.repair is on. Corruption is the job's result, not
+// its failure.
+Status RunVerify(Env* env, const Config& cfg, const IndexConfig& index, const JobRequest& req,
+                 JobControl& control, JobOutcome& out) {
+  VerifyOptions opts;
+  if (req.kind == "scrub") opts.max_bytes_per_second = index.scrub.max_bytes_per_second;
+  FRB_ASSIGN_OR_RETURN(IndexVerifyReport report, VerifyIndex(env, cfg, index, opts, &control));
+  out.verify = Json::MakeObject();
+  out.verify["verify"] = report.ToJson();
+  out.warnings = report.ProblemLines();
+  if (report.live) out.parent_version = *report.live;
+  bool disk_corrupt = false;
+  for (const auto& v : report.versions) disk_corrupt = disk_corrupt || !v.ok;
+  if (!disk_corrupt || !index.scrub.repair) return Status::Ok();
+  control.EnterStage(Stage::kPublishing);
+  FRB_ASSIGN_OR_RETURN(RepairOutcome r, RepairIndex(env, cfg, index, report, req.job_id, control));
+  out.verify["repair"] = r.ToJson();
+  if (r.repaired) out.version_id = r.new_version;
+  if (!r.error.empty()) out.warnings.push_back(r.error);
+  return Status::Ok();
+}
+
+Status RunRollback(Env* env, const Config& cfg, const IndexConfig& index, JobControl& control,
+                   JobOutcome& out) {
+  VersionStore store(env, cfg.data_dir, index.name);
+  if (auto live = store.LiveVersion(); live.ok() && *live) out.parent_version = **live;
+  FRB_ASSIGN_OR_RETURN(out.version_id, RollbackIndex(env, cfg, index, control));
   return Status::Ok();
 }
 
@@ -71,6 +109,9 @@ JobFn MakeRebuildJobFn(Env* env,
     control.SetDeadline(std::chrono::steady_clock::now() + index->timeout);
     Status s = req.kind == "backup"    ? RunBackup(env, *cfg, *index, control, out)
                : req.kind == "restore" ? RunRestore(env, *cfg, *index, req.version, control, out)
+               : req.kind == "verify" || req.kind == "scrub"
+                   ? RunVerify(env, *cfg, *index, req, control, out)
+               : req.kind == "rollback" ? RunRollback(env, *cfg, *index, control, out)
                                        : InvalidArgument("unknown job kind '" + req.kind + "'");
     Finish(control, std::move(s), out);
     return out;

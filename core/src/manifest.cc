@@ -150,6 +150,8 @@ Json Manifest::ToJson() const {
   j["created"] = FormatUtcMillis(created_unix_ms);
   j["job_id"] = job_id;
   if (!restored_from.empty()) j["restored_from"] = restored_from;
+  if (!repaired_from.empty()) j["repaired_from"] = repaired_from;
+  if (!repair_reason.empty()) j["repair_reason"] = repair_reason;
   j["source"] = source.ToJson();
   j["factory"] = factory;
   j["metric"] = metric;
@@ -181,6 +183,8 @@ Result<Manifest> Manifest::Parse(std::string_view text, std::string_view origin)
   m.created_unix_ms = j.GetInt("created_unix_ms");
   m.job_id = j.GetString("job_id");
   m.restored_from = j.GetString("restored_from");
+  m.repaired_from = j.GetString("repaired_from");
+  m.repair_reason = j.GetString("repair_reason");
   const Json* src = j.Find("source");
   if (src == nullptr) return Corruption(std::string(origin) + ": missing source");
   auto fp = SourceFingerprint::FromJson(*src);

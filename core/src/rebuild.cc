@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <random>
 
 #include "frb/backup.h"
 #include "frb/builder.h"
 #include "frb/publisher.h"
+#include "frb/repair.h"
 #include "frb/source.h"
 #include "frb/store.h"
 #include "frb/validator.h"
@@ -65,6 +67,12 @@ Json JobOutcome::ToJson() const {
   Json st = Json::MakeObject();
   for (const auto& [k, v] : stage_seconds) st[k] = v;
   j["stage_seconds"] = std::move(st);
+  if (!warnings.empty()) {
+    Json w = Json::MakeArray();
+    for (const auto& x : warnings) w.Push(x);
+    j["warnings"] = std::move(w);
+  }
+  if (!verify.is_null()) j["verify"] = verify;
   j["started_unix_ms"] = started_unix_ms;
   j["finished_unix_ms"] = finished_unix_ms;
   j["started"] = FormatUtcMillis(started_unix_ms);
@@ -91,6 +99,10 @@ Result<JobOutcome> JobOutcome::FromJson(const Json& j) {
   if (const Json* st = j.Find("stage_seconds"); st && st->is_object())
     for (const auto& [k, v] : st->as_object())
       if (v.is_number()) o.stage_seconds[k] = v.as_double();
+  if (const Json* w = j.Find("warnings"); w && w->is_array())
+    for (const auto& x : w->as_array())
+      if (x.is_string()) o.warnings.push_back(x.as_string());
+  if (const Json* v = j.Find("verify")) o.verify = *v;
   o.started_unix_ms = j.GetInt("started_unix_ms");
   o.finished_unix_ms = j.GetInt("finished_unix_ms");
   return o;
@@ -157,9 +169,14 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   std::optional<LiveVersionInfo> live;
   FRB_ASSIGN_OR_RETURN(auto live_id, store.LiveVersion());
   if (live_id) {
-    FRB_ASSIGN_OR_RETURN(Manifest lm, store.ReadManifest(*live_id));
-    live = LiveVersionInfo{std::move(lm), store.VersionIndexPath(*live_id)};
     out.parent_version = *live_id;
+    auto lm = store.ReadManifest(*live_id);
+    // A damaged live manifest must not stop the rebuild that replaces it:
+    // no drift guards then (the backing-up stage quarantines the version).
+    if (lm.ok()) live = LiveVersionInfo{std::move(*lm), store.VersionIndexPath(*live_id)};
+    else if (lm.status().code() == Code::kCorruption)
+      out.warnings.push_back("no drift guards: " + lm.status().message());
+    else return lm.status();
   }
 
   Builder builder(env_);
@@ -198,8 +215,15 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   // disk that cannot hold the backup fails the job with live untouched.
   control.EnterStage(Stage::kBackingUp);
   FRB_RETURN_IF_ERROR(control.Check());
-  if (live_id)
-    FRB_RETURN_IF_ERROR(BackupOutgoingVersion(env_, config_, index_, store, *live_id, control));
+  std::string corrupt_outgoing;  // warning; the version is quarantined after the publish
+  if (live_id) {
+    Status b = BackupOutgoingVersion(env_, config_, index_, store, *live_id, control);
+    if (!b.ok()) {
+      FRB_ASSIGN_OR_RETURN(corrupt_outgoing, CheckOutgoingVersion(env_, store, *live_id, b, control));
+      if (corrupt_outgoing.empty()) return b;
+      out.warnings.push_back(corrupt_outgoing);
+    }
+  }
 
   control.EnterStage(Stage::kPublishing);
   FRB_RETURN_IF_ERROR(control.Check());
@@ -222,9 +246,16 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   m.validation = report;
   Publisher publisher(env_);
   std::vector<std::string> pruned;
-  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, index_.keep_versions, &pruned,
-                                          &staged_info));
+  // Over a corrupt live version, prune only once it is in quarantine: as
+  // the rollback target it is pinned and would push out an intact version.
+  int keep = corrupt_outgoing.empty() ? index_.keep_versions : std::numeric_limits<int>::max();
+  FRB_RETURN_IF_ERROR(publisher.Publish(store, staging, m, keep, &pruned, &staged_info));
   out.version_id = m.version_id;
+  if (!corrupt_outgoing.empty()) {
+    Status q = QuarantineOutgoing(env_, store, *live_id, corrupt_outgoing, nullptr);
+    if (q.ok()) q = store.PruneVersions(index_.keep_versions).status();
+    if (!q.ok()) out.warnings.push_back("quarantine of " + *live_id + " failed: " + q.message());
+  }
   return Status::Ok();
 }
 

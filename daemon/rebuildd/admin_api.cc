@@ -200,6 +200,38 @@ void AdminServer::Routes() {
                  if (!valid.ok()) return SendError(res, 400, valid.message());
                  enqueue(res, req.matches[1], "restore", version);
                });
+  // Verify (and repair) one index now: what faiss-searchd calls when a live
+  // version fails its checksum, and what `faiss-rebuild verify` queues.
+  server_.Post(R"(/api/v1/indexes/([^/]+)/verify)",
+               [authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
+                 if (!authorized(req, res)) return;
+                 if (!req.body.empty()) {
+                   auto body = Json::Parse(req.body);
+                   if (!body.ok() || !body->is_object())
+                     return SendError(res, 400, "body must be empty or a JSON object");
+                   if (std::string why = body->GetString("reason"); !why.empty())
+                     spdlog::warn("index {}: verify requested: {}", req.matches[1].str(), why);
+                 }
+                 enqueue(res, req.matches[1], "verify", "");
+               });
+  server_.Post("/api/v1/verify", [this, authorized](const httplib::Request& req,
+                                                    httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    Json jobs = Json::MakeArray();
+    for (const auto& ic : daemon_.config()->indexes) {
+      auto id = daemon_.scheduler().Trigger(ic.name, "api", "verify");
+      Json j(Json::Object{{"index", ic.name}});
+      if (id.ok()) j["job_id"] = *id;
+      else j["error"] = id.status().message();
+      jobs.Push(std::move(j));
+    }
+    SendJson(res, 202, Json(Json::Object{{"jobs", std::move(jobs)}}));
+  });
+  server_.Post(R"(/api/v1/indexes/([^/]+)/rollback)",
+               [authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
+                 if (!authorized(req, res)) return;
+                 enqueue(res, req.matches[1], "rollback", "");
+               });
   server_.Get("/api/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
     std::string index = req.get_param_value("index");
     Json all = Json::MakeArray();

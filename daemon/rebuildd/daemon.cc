@@ -8,6 +8,7 @@
 #include "frb/rebuild.h"
 #include "frb/store.h"
 #include "frb/timezone.h"
+#include "frb/verify.h"
 
 namespace frb::rebuildd {
 namespace {
@@ -64,6 +65,8 @@ Status Daemon::Start() {
   FRB_ASSIGN_OR_RETURN(port_, server_->Bind(listen));
   server_->Serve();
   scheduler_->Start();
+  scrubber_ = std::make_unique<Scrubber>(env_, [this] { return config(); }, scheduler_.get());
+  scrubber_->Start();
   spdlog::info("listening on {}:{}", HostOf(listen), port_);
   spdlog::info("config {}: {} indexes, data dir {}, max_concurrent_builds {}, auth {}",
                shared->path, shared->indexes.size(), shared->data_dir,
@@ -84,11 +87,19 @@ void Daemon::OnJobFinished(const JobRequest& req, const JobOutcome& out) {
   // Backups and restores are not rebuild results: no effect on cooldown.
   if (req.kind == "rebuild") scheduler_->OnJobFinished(out);
   metrics_.RecordOutcome(req.kind, out);
+  for (const auto& w : out.warnings)
+    spdlog::warn("job {} {} index={}: {}", out.job_id, req.kind, out.index, w);
   if (out.status.ok()) {
+    std::string what = req.kind == "backup"     ? "backed up " + out.version_id
+                       : req.kind == "rollback" ? out.version_id + " is live again"
+                       : (req.kind == "verify" || req.kind == "scrub")
+                           ? (out.warnings.empty() ? std::string("all intact")
+                                                   : std::to_string(out.warnings.size()) +
+                                                         " problem(s)") +
+                                 (out.version_id.empty() ? "" : "; repaired as " + out.version_id)
+                           : "published " + out.version_id;
     spdlog::info("job {} {} index={} trigger={} done: {}", out.job_id, req.kind, out.index,
-                 out.trigger,
-                 req.kind == "backup" ? "backed up " + out.version_id
-                                      : "published " + out.version_id);
+                 out.trigger, what);
   } else {
     spdlog::warn("job {} {} index={} trigger={} {} in {}: {} (live version unchanged)",
                  out.job_id, req.kind, out.index, out.trigger, StageName(out.stage),
@@ -152,6 +163,7 @@ Status Daemon::Reload(std::vector<std::string>* problems) {
 void Daemon::Shutdown() {
   if (shutting_down_.exchange(true)) return;
   notifier_.StopThreads();
+  if (scrubber_) scrubber_->Stop();
   if (scheduler_) scheduler_->Stop();
   if (runner_) {
     int active = runner_->running() + runner_->queued();
@@ -189,10 +201,24 @@ bool Daemon::Ready(std::string* why) const {
     *why = "data dir " + cfg->data_dir + " is not writable";
     return false;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!data_lock_ || data_lock_dir_ != cfg->data_dir) {
-    *why = "the lock on data dir " + cfg->data_dir + " is not held";
-    return false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!data_lock_ || data_lock_dir_ != cfg->data_dir) {
+      *why = "the lock on data dir " + cfg->data_dir + " is not held";
+      return false;
+    }
+  }
+  // A corrupt live version is being served: not fine until repaired.
+  for (const auto& ic : cfg->indexes) {
+    VersionStore store(env_, cfg->data_dir, ic.name);
+    bool bad = false;
+    Json in = IntegritySummary(env_, store, &bad);
+    if (bad) {
+      const Json* live = in.Find("live");
+      *why = "index '" + ic.name + "': live version " + live->GetString("version") + " is " +
+             live->GetString("state") + ": " + live->GetString("detail");
+      return false;
+    }
   }
   return true;
 }
@@ -215,6 +241,7 @@ Json Daemon::IndexJsonLocked(const Config& cfg, const IndexConfig& ic) const {
       j["live"] = m->LiveSummary(store.LivePath(), NowUnixMillis());
     }
   }
+  j["integrity"] = IntegritySummary(env_, store);
   if (auto st = scheduler_->State(ic.name)) {
     j["consecutive_failures"] = st->consecutive_failures;
     if (!st->last_job_id.empty()) {

@@ -18,6 +18,7 @@
 #include "frb/status.h"
 #include "metrics.h"
 #include "notifier.h"
+#include "scrubber.h"
 #include "token_auth.h"
 
 namespace frb::rebuildd {
@@ -60,7 +61,7 @@ class Daemon {
   // /healthz: the scheduler loop ticked recently.
   bool Alive(std::string* why) const;
   // /readyz: alive, config loaded, data dir writable, its lock held, not
-  // shutting down.
+  // shutting down, and no index's live version known to be corrupt.
   bool Ready(std::string* why) const;
   Json StatusJson() const;
   // kNotFound for an unknown index.
@@ -92,6 +93,7 @@ class Daemon {
   Notifier notifier_;
   std::unique_ptr<JobRunner> runner_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Scrubber> scrubber_;
   std::unique_ptr<AdminServer> server_;
 };
 

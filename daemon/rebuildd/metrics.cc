@@ -8,7 +8,9 @@
 #include "frb/backup.h"
 #include "frb/cron.h"
 #include "frb/store.h"
+#include "frb/repair.h"
 #include "frb/timezone.h"
+#include "frb/verify.h"
 
 namespace frb::rebuildd {
 namespace {
@@ -66,6 +68,15 @@ DaemonMetrics::DaemonMetrics()
                            .Help("Backup verifications that failed (truncated, bit-flipped or "
                                  "unreadable backups), counted once per failed verify.")
                            .Register(*registry_)),
+      scrub_bytes_(BuildCounter()
+                       .Name("faiss_rebuild_scrub_bytes_total")
+                       .Help("Bytes read by verify and scrub jobs (index files and backups).")
+                       .Register(*registry_)),
+      repairs_(BuildCounter()
+                   .Name("faiss_rebuild_repairs_total")
+                   .Help("Corrupt live versions found, by result: done (an intact version was "
+                         "re-published as live) or failed (no intact copy, or an error).")
+                   .Register(*registry_)),
       last_success_(Gauge(*registry_, "faiss_rebuild_last_success_timestamp_seconds",
                           "Unix time of the last successful rebuild of the index.")),
       consecutive_failures_(Gauge(*registry_, "faiss_rebuild_consecutive_failures",
@@ -89,12 +100,26 @@ DaemonMetrics::DaemonMetrics()
       backup_bytes_(Gauge(*registry_, "faiss_rebuild_backup_bytes",
                           "Compressed bytes of the index's backups.")),
       disk_free_(Gauge(*registry_, "faiss_rebuild_disk_free_bytes",
-                       "Free bytes available on the filesystem holding the path.")) {}
+                       "Free bytes available on the filesystem holding the path.")),
+      scrub_last_(Gauge(*registry_, "faiss_rebuild_scrub_last_timestamp_seconds",
+                        "Unix time the last verify or scrub of the index finished.")),
+      corrupt_versions_(Gauge(*registry_, "faiss_rebuild_corrupt_versions",
+                              "Versions on disk known to be corrupt or modified after "
+                              "publication (last verify, manifest, size and mtime checks).")),
+      quarantined_(Gauge(*registry_, "faiss_rebuild_quarantined_versions",
+                         "Corrupt versions set aside in the index's quarantine directory.")) {}
 
 void DaemonMetrics::RecordOutcome(const std::string& kind, const JobOutcome& out) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (kind == "restore" && out.stage == Stage::kDone)
+  if ((kind == "restore" || kind == "rollback") && out.stage == Stage::kDone)
     rollbacks_.Add({{"index", out.index}}).Increment();
+  if (kind == "verify" || kind == "scrub") {
+    if (const Json* v = out.verify.Find("verify"))
+      scrub_bytes_.Add({{"index", out.index}}).Increment(v->GetDouble("bytes_read"));
+    if (const Json* r = out.verify.Find("repair"); r && r->GetBool("live_corrupt"))
+      repairs_.Add({{"index", out.index}, {"result", r->GetBool("repaired") ? "done" : "failed"}})
+          .Increment();
+  }
   if (kind != "rebuild") return;
   // A rejected candidate is told apart from a broken build: the two page
   // different people.
@@ -128,7 +153,8 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
   std::lock_guard<std::mutex> lock(mu_);
   GaugeSet* sets[] = {&last_success_, &consecutive_failures_, &live_info_, &live_created_,
                       &vectors_,      &size_bytes_,          &recall_,    &next_run_,
-                      &interval_,     &disk_free_,           &backups_,   &backup_bytes_};
+                      &interval_,     &disk_free_,           &backups_,   &backup_bytes_,
+                      &scrub_last_,   &corrupt_versions_,    &quarantined_};
   for (auto* s : sets) s->Begin();
   auto states = scheduler.AllStates();
   // A summary rather than a gauge family: promtool rejects a "quantile"
@@ -176,6 +202,20 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
     // baseline: Prometheus does not count a series' first sample.
     rollbacks_.Add(l);
     verify_failures_.Add(l);
+    scrub_bytes_.Add(l);
+    for (const char* r : {"done", "failed"}) repairs_.Add({{"index", ic.name}, {"result", r}});
+    {
+      VersionStore store(env, config.data_dir, ic.name);
+      auto state = ReadVerifyState(env, store);
+      std::optional<VerifyState> st = state.ok() ? std::move(*state) : std::nullopt;
+      if (st) scrub_last_.Set(l, static_cast<double>(st->finished_unix_ms) / 1000);
+      int corrupt = 0;
+      if (auto ids = store.ListVersions(); ids.ok())
+        for (const auto& id : *ids) corrupt += QuickIntegrity(env, store, id, st).bad() ? 1 : 0;
+      corrupt_versions_.Set(l, corrupt);
+      auto q = ListQuarantined(env, store);
+      quarantined_.Set(l, q.ok() ? static_cast<double>(q->size()) : 0);
+    }
     for (const char* r : {"done", "failed", "validation_failed", "cancelled", "timed_out"})
       builds_.Add({{"index", ic.name}, {"result", r}});
     if (auto backups = BackupStore(env, config, ic).List(); backups.ok()) {

@@ -44,7 +44,8 @@ class DaemonMetrics {
   DaemonMetrics();
 
   // Counts a finished rebuild and observes its stage durations; counts a
-  // successful restore as a rollback. `kind` as in JobRequest.
+  // successful restore or rollback as a rollback, and a verify or scrub's
+  // bytes read and repair. `kind` as in JobRequest.
   void RecordOutcome(const std::string& kind, const JobOutcome& out);
   // Refreshes the state-derived gauges from the store and the scheduler,
   // then renders the Prometheus text format.
@@ -60,8 +61,11 @@ class DaemonMetrics {
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Counter>& rollbacks_;
   prometheus::Family<prometheus::Counter>& verify_failures_;
+  prometheus::Family<prometheus::Counter>& scrub_bytes_;
+  prometheus::Family<prometheus::Counter>& repairs_;
   GaugeSet last_success_, consecutive_failures_, live_info_, live_created_, vectors_,
-      size_bytes_, recall_, next_run_, interval_, backups_, backup_bytes_, disk_free_;
+      size_bytes_, recall_, next_run_, interval_, backups_, backup_bytes_, disk_free_,
+      scrub_last_, corrupt_versions_, quarantined_;
   // Failed verifications already counted: "index/version/unix_ms".
   std::set<std::string> counted_verify_failures_;
   std::map<std::string, std::unique_ptr<Manifest>> manifests_;  // key: index/version

@@ -58,6 +58,11 @@ std::set<std::string> ContractMetrics() {
       "faiss_rebuild_backup_verify_failures_total",
       "faiss_rebuild_rollbacks_total",
       "faiss_rebuild_disk_free_bytes",
+      "faiss_rebuild_scrub_last_timestamp_seconds",
+      "faiss_rebuild_scrub_bytes_total",
+      "faiss_rebuild_corrupt_versions",
+      "faiss_rebuild_repairs_total",
+      "faiss_rebuild_quarantined_versions",
       "faiss_search_requests_total",
       "faiss_search_reloads_total",
       "faiss_search_index_version_info",
@@ -486,7 +491,10 @@ TEST(PromtoolTest, OnlyContractMetricAndLabelNames) {
         "faiss_rebuild_next_run_timestamp_seconds", "faiss_rebuild_schedule_interval_seconds",
         "faiss_rebuild_backups", "faiss_rebuild_backup_bytes",
         "faiss_rebuild_backup_verify_failures_total", "faiss_rebuild_rollbacks_total",
-        "faiss_rebuild_disk_free_bytes", "faiss_search_requests_total",
+        "faiss_rebuild_disk_free_bytes", "faiss_rebuild_corrupt_versions",
+        "faiss_rebuild_repairs_total", "faiss_rebuild_quarantined_versions",
+        "faiss_rebuild_scrub_last_timestamp_seconds", "faiss_rebuild_scrub_bytes_total",
+        "faiss_search_requests_total",
         "faiss_search_request_duration_seconds", "faiss_search_reloads_total",
         "faiss_search_index_version_info", "faiss_search_index_loaded_timestamp_seconds",
         "faiss_search_degraded"}) {
@@ -706,7 +714,8 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
   EXPECT_EQ(QueryCount(pport, "ALERTS{alertstate=\"firing\"}", &error), 0) << error;
 
   // Every dashboard expression runs; all but the ones that are empty on a
-  // healthy, idle system (5xx ratio, reloads before any new version) have data.
+  // healthy, idle system (5xx ratio, reloads before any new version, time
+  // since the last verify before the first scrub) have data.
   const std::map<std::string, std::string> values = {
       {"__rate_interval", "1m"}, {"__interval", "1s"}, {"__range", "1h"},
       {"instance", "127.0.0.1:" + std::to_string(dport)}, {"index", "small"},
@@ -725,7 +734,8 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
       int n = QueryCount(pport, expr, &error);
       EXPECT_GE(n, 0) << file << ": " << expr << ": " << error;
       bool may_be_empty = raw.find("code=~\"5..\"") != std::string::npos ||
-                          raw.find("faiss_search_reloads_total") != std::string::npos;
+                          raw.find("faiss_search_reloads_total") != std::string::npos ||
+                          raw.find("faiss_rebuild_scrub_last_timestamp_seconds") != std::string::npos;
       if (!may_be_empty) {
         EXPECT_GT(n, 0) << file << ": no data for " << expr;
       }

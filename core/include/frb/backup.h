@@ -177,10 +177,18 @@ struct RestoreOutcome {
   std::string backed_up;    // outgoing live version backed up first (if any)
   bool full_validation = false;  // recall/latency measured (else structural)
   ValidationReport validation;
+  // Why the first copy tried (disk, then backup) was not used, when the
+  // other one was: "<location>: <what failed>".
+  std::string fallback;
+  std::vector<std::string> warnings;    // e.g. a corrupt outgoing live version skipped
+  std::vector<std::string> quarantined; // corrupt on-disk copies moved aside
 };
 
 // Restores `version` of `index` (from versions/ on disk, else from backups)
-// as a NEW live version: stage, verify, validate, publish. Holds the lock.
+// as a NEW live version: stage, verify, validate, publish. A copy that fails
+// its checksum is skipped for the other one (disk <-> backup); a corrupt
+// on-disk copy is quarantined, and a corrupt outgoing live version is not
+// backed up but quarantined (a warning, not a failure). Holds the lock.
 Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const IndexConfig& index,
                                       const std::string& version, JobControl& control);
 

@@ -46,6 +46,14 @@ struct BackupConfig {
   bool verify_after_create = true;
 };
 
+// The scrub: a periodic, bandwidth-limited verify of every on-disk version
+// and backup of an index, which repairs a corrupt live version.
+struct ScrubConfig {
+  std::string schedule = "@weekly";  // cron expression; "" = never
+  uint64_t max_bytes_per_second = 50'000'000;  // read rate; 0 = unlimited
+  bool repair = true;  // re-publish an intact version when live is corrupt
+};
+
 struct SchedulerConfig {
   std::string timezone = "UTC";
   int max_concurrent_builds = 1;
@@ -77,6 +85,7 @@ struct IndexConfig {
   int keep_versions = 3;  // version directories kept on disk (incl. live)
   ValidationConfig validation;
   BackupConfig backups;
+  ScrubConfig scrub;  // top-level `scrub:`, overridden per index
   SourceLocation location;  // where the entry starts in the file
 };
 
@@ -125,6 +134,10 @@ Result<Config> LoadConfig(Env* env, const std::string& path,
 // A commented example configuration that passes validation (with
 // check_sources off).
 std::string ExampleConfig();
+
+// A byte count or rate: plain bytes "1048576", or a number with a unit:
+// "50MB", "50MiB", "1GB", "512KB" (decimal kB/MB/GB/TB, binary KiB/MiB/GiB/TiB).
+Result<uint64_t> ParseByteSize(std::string_view text);
 
 // "90s", "30m", "4h", "1d", "1h30m", plain seconds "45".
 Result<std::chrono::seconds> ParseDuration(std::string_view text);

@@ -29,7 +29,8 @@ struct JobRequest {
   std::string job_id;
   std::string index;
   std::string trigger;  // "schedule", "api", "cli"
-  std::string kind = "rebuild";  // "rebuild" | "backup" | "restore"
+  // "rebuild" | "backup" | "restore" | "verify" | "scrub" | "rollback"
+  std::string kind = "rebuild";
   std::string version;           // restore: the version to restore
 };
 
@@ -40,7 +41,9 @@ using JobFn = std::function<JobOutcome(const JobRequest&, JobControl&)>;
 // The production job function, against the config current when the job
 // starts (a reload never changes a running job): "rebuild" runs a
 // RebuildJob, "backup" backs up the live version, "restore" runs
-// RestoreVersion (a new live version from an old one).
+// RestoreVersion (a new live version from an old one), "verify" and
+// "scrub" run VerifyIndex (scrub at scrub.max_bytes_per_second) and then
+// RepairIndex when something on disk is corrupt, "rollback" RollbackIndex.
 JobFn MakeRebuildJobFn(Env* env,
                        std::function<std::shared_ptr<const Config>()> config);
 

@@ -61,6 +61,10 @@ struct Manifest {
   int64_t created_unix_ms = 0;
   std::string job_id;
   std::string restored_from;   // set when published by a restore
+  // Set when published by a repair: the intact version copied, and why
+  // (the corrupt live version it replaced and what failed).
+  std::string repaired_from;
+  std::string repair_reason;
 
   SourceFingerprint source;
   std::string factory;

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "frb/config.h"
 #include "frb/env.h"
@@ -30,6 +31,11 @@ struct JobOutcome {
   std::map<std::string, double> stage_seconds;
   int64_t started_unix_ms = 0;
   int64_t finished_unix_ms = 0;
+  // Went on despite these (e.g. a corrupt outgoing live version was not
+  // backed up but quarantined).
+  std::vector<std::string> warnings;
+  // Verify/scrub jobs: {"verify": IndexVerifyReport, "repair": RepairOutcome}.
+  Json verify;
 
   Json ToJson() const;
   static Result<JobOutcome> FromJson(const Json& j);
