@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "frb/build_info.h"
+
 #include <prometheus/text_serializer.h>
 
 #include <vector>
@@ -48,7 +50,16 @@ SearchMetrics::SearchMetrics()
       loaded_ts_(prometheus::BuildGauge()
                      .Name("faiss_search_index_loaded_timestamp_seconds")
                      .Help("Unix time the served version of the index was loaded.")
-                     .Register(*registry_)) {}
+                     .Register(*registry_)) {
+  prometheus::BuildGauge()
+      .Name("faiss_search_build_info")
+      .Help("Always 1; the labels name this program's version, its FAISS version and "
+            "which FAISS kernels run.")
+      .Register(*registry_)
+      .Add({{"version", ProgramVersion()}, {"faiss_version", FaissVersion()},
+            {"kernels", FaissKernels()}})
+      .Set(1);
+}
 
 void SearchMetrics::ObserveRequest(const std::string& index, int code,
                                    double seconds) {
