@@ -84,7 +84,8 @@ TEST_F(BackupCliTest, BackupVerifyCorruptPruneRestoreVersionsDisk) {
   EXPECT_NE(bad.out.find("compressed_sha256"), std::string::npos) << bad.out;
   EXPECT_NE(bad.err.find("verification failed"), std::string::npos) << bad.err;
   // `versions` shows that the last verify of v2's backup failed.
-  for (const auto& j : CliJson({"versions", "small"}).as_array())
+  Json after_bad = CliJson({"versions", "small"});
+  for (const auto& j : after_bad.as_array())
     if (j.GetString("version") == v2) {
       EXPECT_NE(j.GetString("verify_error"), "") << j.Dump();
       EXPECT_NE(j.GetString("last_verify_failed_at"), "") << j.Dump();
