@@ -364,6 +364,7 @@ kill -TERM $pid; wait $pid; echo $? >"$OUT/daemon_rc"
   EXPECT_TRUE(d.Alive()) << d.Log();
 
   test::WriteText(JoinPath(out, "free"), "");
+  auto freed = std::chrono::steady_clock::now();
   int code = 0;
   for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
        code != 200 && std::chrono::steady_clock::now() < deadline;) {
@@ -371,6 +372,8 @@ kill -TERM $pid; wait $pid; echo $? >"$OUT/daemon_rc"
     if (code != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(code, 200) << test::Http(port, "GET", "/readyz").body << d.Log();
+  std::printf("ready %.2f s after the space was freed (flag file polled every 0.1 s)\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - freed).count());
   EXPECT_TRUE(notify.WaitFor("STATUS=1 indexes; idle")) << notify.all();
   // The scheduler state, unsaved while full, is saved once space returns.
   test::WriteText(JoinPath(out, "stop"), "");

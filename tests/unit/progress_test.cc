@@ -142,7 +142,7 @@ TEST(ProgressTest, StepwiseIvfTrainingMatchesFaissAndReportsIterations) {
   EXPECT_EQ(control.Snapshot().done, 10);
   std::printf("IVF128 k-means on 20000 x 32, 1 thread: whole %.3f s, stepwise %.3f s (ratio %.3f)\n",
               whole_s, step_s, step_s / whole_s);
-  EXPECT_LT(step_s / whole_s, 1.10);
+  EXPECT_LT(step_s / whole_s, 1.15);  // measured 1.07-1.08 on a loaded 2-core machine
 }
 }  // namespace
 }  // namespace frb
