@@ -107,23 +107,17 @@ int CmdBackupCreate(const GlobalOptions& g, const std::string& name) {
   BackupStore backups(env, t->cfg, *t->index);
   LocalJob local(g, "backing up '" + name + "' " + **live);
   local.control().EnterStage(Stage::kBackingUp);
-  bool created = false;
-  auto info = backups.Create(store, **live, &local.control(), &created);
-  if (info.ok()) local.control().EnterStage(Stage::kDone);
+  auto made = CreateBackupWithRetention(env, t->cfg, *t->index, store, **live, local.control());
+  if (made.ok()) local.control().EnterStage(Stage::kDone);
   local.Finish();
-  if (!info.ok()) return Fail(info.status());
-  std::vector<RetentionDecision> decisions;
-  if (created) {
-    auto pruned = backups.Prune(store, false);
-    if (!pruned.ok()) return Fail(pruned.status().WithContext("backed up, but retention failed"));
-    decisions = std::move(pruned).value();
-  }
+  if (!made.ok()) return Fail(made.status());
+  const BackupInfo* info = &made->info;
+  bool created = made->created;
   Json j = info->ToJson(*live, *store.RollbackVersion());
   j["created"] = created;
   j["compress_seconds"] = info->manifest.compress_seconds;
   Json removed = Json::MakeArray();
-  for (const auto& d : decisions)
-    if (!d.keep) removed.Push(d.id);
+  for (const auto& id : made->pruned) removed.Push(id);
   j["pruned"] = removed;
   if (g.json) {
     PrintJson(j);
@@ -314,6 +308,11 @@ int CmdVersionsAll(const GlobalOptions& g, const std::string& name) {
     j["compressed_size"] = bm.compressed_size;
     j["ratio"] = bm.ratio();
     j["verified_at"] = b.verified_unix_ms ? Json(FormatUtcMillis(*b.verified_unix_ms)) : Json();
+    // The last verify failed: the backup is not to be trusted for a restore.
+    if (b.failed_verify_unix_ms) {
+      j["last_verify_failed_at"] = FormatUtcMillis(*b.failed_verify_unix_ms);
+      j["verify_error"] = b.verify_error;
+    }
   }
   Json all = Json::MakeArray();
   for (auto& [v, j] : rows) all.Push(std::move(j));
@@ -344,12 +343,14 @@ int CmdVersionsAll(const GlobalOptions& g, const std::string& name) {
       continue;
     }
     const Json* va = j.Find("verified_at");
+    std::string verified = va == nullptr ? "-" : va->is_null() ? "never" : va->as_string();
+    if (j.Find("verify_error")) verified = "FAILED " + j.GetString("last_verify_failed_at");
     std::printf("%-26s %-9s %-12s %-25s %12lld %10s %7s %s\n", j.GetString("version").c_str(),
                 Mark(j).c_str(), j.GetString("location").c_str(), j.GetString("created").c_str(),
                 static_cast<long long>(j.GetInt("ntotal")),
                 HumanBytes(static_cast<uint64_t>(j.GetInt("size"))).c_str(),
                 j.Find("ratio") ? Ratio(j.GetDouble("ratio")).c_str() : "-",
-                va == nullptr ? "-" : va->is_null() ? "never" : va->as_string().c_str());
+                verified.c_str());
   }
   return kExitOk;
 }

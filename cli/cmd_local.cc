@@ -49,10 +49,16 @@ int ReportOutcome(const GlobalOptions& g, const JobOutcome& out) {
     for (const auto& f : out.validation->failures) std::fprintf(stderr, "  gate failed: %s\n", f.c_str());
   }
   if (!out.status.ok()) {
-    std::string live = out.parent_version.empty() ? "no live version" : "live version " + out.parent_version;
-    return Fail(ExitCodeFor(out.status),
-                std::string(StageName(out.stage)) + " in " + std::string(StageName(out.failed_stage)) +
-                    ": " + out.status.message() + " (" + live + " unchanged)");
+    std::string live = out.parent_version.empty()
+                           ? "there is no live version yet; nothing was published"
+                           : "live version " + out.parent_version + " unchanged";
+    // A job refused before its first stage (unknown version, lock wait ran
+    // out) names no stage: none ran.
+    std::string where = out.failed_stage == Stage::kQueued
+                            ? ""
+                            : " in " + std::string(StageName(out.failed_stage));
+    return Fail(ExitCodeFor(out.status), std::string(ResultName(out)) + where + ": " +
+                                             out.status.message() + " (" + live + ")");
   }
   return kExitOk;
 }

@@ -51,6 +51,10 @@ JobSnapshot SnapshotOf(const Json& job) {
   JobSnapshot s;
   s.stage = StageFromName(job.GetString("state"));
   s.progress = job.GetDouble("progress");
+  s.rate = job.GetDouble("rate");
+  s.rate_unit = job.GetString("rate_unit");
+  const Json* eta = job.Find("eta_seconds");
+  s.eta_seconds = eta && eta->is_number() ? eta->as_double() : -1;
   if (const Json* stages = job.Find("stages"); stages && stages->is_array())
     for (const auto& st : stages->as_array())
       s.stages.push_back({StageFromName(st.GetString("stage")), st.GetDouble("seconds")});
@@ -84,10 +88,18 @@ JobSnapshot FinalSnapshot(const JobSnapshot& seen, const Json& job) {
 // "training 42%" for a running job, the state otherwise.
 std::string StateText(const Json& job) {
   std::string state = job.GetString("state");
-  if (Finished(job) || state == "queued") return state;
+  if (Finished(job)) return state;
+  // Picked up by a worker but before its first stage: not "queued".
+  if (state == "queued") return job.GetBool("running") ? "starting" : state;
   char buf[32];
   std::snprintf(buf, sizeof(buf), " %.0f%%", 100 * job.GetDouble("progress"));
-  return state + buf;
+  state += buf;
+  // The same pace and ETA as the API's job JSON and the --wait bar.
+  std::string rate = FormatRate(job.GetDouble("rate"), job.GetString("rate_unit"));
+  if (!rate.empty()) state += " " + rate;
+  if (const Json* eta = job.Find("eta_seconds"); eta && eta->is_number())
+    state += " ETA " + HumanDuration(eta->as_double());
+  return state;
 }
 
 double TotalSeconds(const Json& job) {
@@ -228,7 +240,9 @@ int CmdBackupCreateRemote(const GlobalOptions& g, const std::string& name) {
   auto out = FollowJob(g, *c, *id, "backing up '" + name + "'", &rc);
   if (!out) return rc;
   if (!out->status.ok()) return ReportOutcome(g, *out);
-  if (!g.json) std::printf("backed up %s (job %s)\n", out->version_id.c_str(), id->c_str());
+  if (g.json) return kExitOk;
+  std::printf("backed up %s (job %s)\n", out->version_id.c_str(), id->c_str());
+  for (const auto& v : out->pruned_backups) std::printf("pruned backup %s\n", v.c_str());
   return kExitOk;
 }
 
@@ -262,12 +276,12 @@ int CmdJobsRemote(const GlobalOptions& g) {
     std::printf("no jobs since the daemon started\n");
     return kExitOk;
   }
-  std::printf("%-26s %-16s %-8s %-9s %-16s %-25s %8s  %s\n", "JOB", "INDEX", "KIND", "TRIGGER",
+  std::printf("%-26s %-16s %-8s %-9s %-40s %-25s %8s  %s\n", "JOB", "INDEX", "KIND", "TRIGGER",
               "STATE", "QUEUED", "TIME", "RESULT");
   for (const auto& j : jobs->as_array()) {
     std::string result = j.GetString("state") == "done" ? j.GetString("version")
                                                         : j.GetString("error");
-    std::printf("%-26s %-16s %-8s %-9s %-16s %-25s %8s  %s\n", j.GetString("job_id").c_str(),
+    std::printf("%-26s %-16s %-8s %-9s %-40s %-25s %8s  %s\n", j.GetString("job_id").c_str(),
                 j.GetString("index").c_str(), j.GetString("kind").c_str(),
                 j.GetString("trigger").c_str(), StateText(j).c_str(),
                 FormatUtcMillis(j.GetInt("queued_unix_ms")).c_str(),

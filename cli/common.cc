@@ -32,11 +32,15 @@ int Fail(int code, const std::string& message) {
 
 Result<Config> LoadCliConfig(const GlobalOptions& g) {
   std::string path = g.config_path;
+  ConfigOptions opts;
   if (path.empty()) {
     const char* env = std::getenv("FAISS_REBUILD_CONFIG");
     path = env ? env : "/etc/faiss-rebuild/config.yaml";
+    opts.missing_hint = env ? "named by $FAISS_REBUILD_CONFIG; pass --config FILE or fix it"
+                            : "the default path; pass --config FILE or set $FAISS_REBUILD_CONFIG";
+  } else {
+    opts.missing_hint = "named by --config";
   }
-  ConfigOptions opts;
   opts.check_sources = false;  // a missing source fails its own job, not the CLI
   return LoadConfig(Env::Default(), path, opts);
 }

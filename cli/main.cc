@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "cli.h"
+#include "frb/build_info.h"
 
 namespace frb::cli {
 namespace {
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   CLI::App app{"faiss-rebuild: keep FAISS indexes fresh, validated and backed up"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the subcommand
+  app.set_version_flag("--version", frb::VersionText("faiss-rebuild"));
   GlobalOptions g;
   app.add_option("--config", g.config_path,
                  "config file (default $FAISS_REBUILD_CONFIG or /etc/faiss-rebuild/config.yaml)");

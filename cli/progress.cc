@@ -52,15 +52,44 @@ void ProgressPrinter::Update(const JobSnapshot& s) {
     ++printed_;
   }
   if (IsTerminal(s.stage)) return;
-  const auto& cur = s.stages.back();
+  std::fprintf(stderr, "\r  %s\033[K", FormatProgressLine(s).c_str());
+  std::fflush(stderr);
+}
+
+std::string FormatRate(double rate, const std::string& unit) {
+  if (!(rate > 0) || unit.empty()) return "";
+  char buf[64];
+  if (unit == "bytes/s") {
+    std::snprintf(buf, sizeof(buf), "%.1f MB/s", rate / 1e6);
+  } else if (unit == "%/s") {
+    std::snprintf(buf, sizeof(buf), "%.1f %%/s", rate);
+  } else {
+    const char* scale = "";
+    if (rate >= 1e6) {
+      rate /= 1e6;
+      scale = "M";
+    } else if (rate >= 1e3) {
+      rate /= 1e3;
+      scale = "k";
+    }
+    std::snprintf(buf, sizeof(buf), "%.1f%s %s", rate, scale, unit.c_str());
+  }
+  return buf;
+}
+
+std::string FormatProgressLine(const JobSnapshot& s) {
   double progress = std::clamp(s.progress, 0.0, 1.0);  // remote input too
   int filled = static_cast<int>(progress * 30);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.append(static_cast<size_t>(30 - filled), '.');
-  std::fprintf(stderr, "\r  %-16s [%s] %3.0f%% %8s\033[K",
-               std::string(StageName(cur.stage)).c_str(), bar.c_str(), 100 * progress,
-               HumanDuration(cur.seconds).c_str());
-  std::fflush(stderr);
+  std::string eta = s.eta_seconds >= 0 ? "ETA " + HumanDuration(s.eta_seconds) : "ETA ?";
+  double seconds = s.stages.empty() ? 0 : s.stages.back().seconds;
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "%-16s [%s] %3.0f%%  %-18s %-11s %8s",
+                std::string(StageName(s.stage)).c_str(), bar.c_str(), 100 * progress,
+                FormatRate(s.rate, s.rate_unit).c_str(), eta.c_str(),
+                HumanDuration(seconds).c_str());
+  return buf;
 }
 
 void ProgressPrinter::Finish(const JobSnapshot& s) {

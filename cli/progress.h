@@ -10,6 +10,13 @@
 
 namespace frb::cli {
 
+// The running stage as one line: name, bar, percent, pace and ETA, and the
+// time in the stage, e.g.
+//   "adding           [#########.....................]  31%  52.1k vectors/s  ETA 4.1s      1.9s"
+std::string FormatProgressLine(const JobSnapshot& s);
+// "52.1k vectors/s", "48.2 MB/s", "3.1 %/s"; "" when the rate is unknown.
+std::string FormatRate(double rate, const std::string& unit);
+
 // One line per stage on stderr, redrawn in place while the stage runs.
 class ProgressPrinter {
  public:

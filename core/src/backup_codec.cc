@@ -198,7 +198,8 @@ Result<CodecStats> CompressFile(Env* env, const std::string& src, const std::str
     if (last) break;
     if (control != nullptr) {
       FRB_RETURN_IF_ERROR(control->Check());
-      if (info.size > 0) control->SetProgress(static_cast<double>(st.raw_bytes) / info.size);
+      if (info.size > 0)
+        control->SetWork(static_cast<double>(st.raw_bytes), static_cast<double>(info.size), "bytes");
     }
   }
   FRB_RETURN_IF_ERROR(out->Sync());
@@ -291,7 +292,8 @@ Result<CodecStats> DecompressFile(Env* env, const std::string& src, const std::s
     if (control != nullptr) {
       status = control->Check();
       if (!status.ok()) break;
-      if (info.size > 0) control->SetProgress(static_cast<double>(st.zst_bytes) / info.size);
+      if (info.size > 0)
+        control->SetWork(static_cast<double>(st.zst_bytes), static_cast<double>(info.size), "bytes");
     }
   }
   if (status.ok() && st.zst_bytes == 0) status = Corruption(src + ": empty file, no zstd frame");

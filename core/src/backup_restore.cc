@@ -36,7 +36,8 @@ Status CopyVerified(Env* env, const std::string& src, const std::string& dst,
     FRB_RETURN_IF_ERROR(out->Append(buf.data(), got));
     total += got;
     FRB_RETURN_IF_ERROR(control.Check());
-    if (m.file_size) control.SetProgress(static_cast<double>(total) / m.file_size);
+    if (m.file_size)
+      control.SetWork(static_cast<double>(total), static_cast<double>(m.file_size), "bytes");
   }
   FRB_RETURN_IF_ERROR(out->Sync());
   FRB_RETURN_IF_ERROR(out->Close());
@@ -146,13 +147,49 @@ Status BackupOutgoingVersion(Env* env, const Config& config, const IndexConfig& 
   return Status::Ok();
 }
 
-Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const IndexConfig& index,
-                                      const std::string& version, JobControl& control) {
-  // An identifier, never a path: no '/', "..", NUL (checked before any I/O).
+Result<BackupCreated> CreateBackupWithRetention(Env* env, const Config& config,
+                                                const IndexConfig& index,
+                                                const VersionStore& store,
+                                                const std::string& version,
+                                                JobControl& control) {
+  BackupStore backups(env, config, index);
+  BackupCreated out;
+  FRB_ASSIGN_OR_RETURN(out.info, backups.Create(store, version, &control, &out.created));
+  RetentionPolicy p = backups.Policy();
+  if (!out.created || (p.keep_last == 0 && p.keep_daily == 0 && p.keep_weekly == 0)) return out;
+  auto pruned = backups.Prune(store, false);
+  if (!pruned.ok()) return pruned.status().WithContext("backed up " + version + ", but retention failed");
+  out.decisions = std::move(pruned).value();
+  for (const auto& d : out.decisions)
+    if (!d.keep) out.pruned.push_back(d.id);
+  return out;
+}
+
+Status CheckRestorable(Env* env, const Config& config, const IndexConfig& index,
+                       const std::string& version) {
   FRB_RETURN_IF_ERROR(VersionStore::CheckVersionId(version));
   VersionStore store(env, config.data_dir, index.name);
+  auto vdir = env->Stat(store.VersionDir(version));
+  if (vdir.ok()) return Status::Ok();
+  if (vdir.status().code() != Code::kNotFound) return vdir.status();
+  BackupStore backups(env, config, index);
+  auto info = backups.Get(version);
+  if (info.ok()) return Status::Ok();
+  if (info.status().code() != Code::kNotFound) return info.status();
+  return NotFound("version '" + version + "' of index '" + index.name + "' not found: it is neither in " +
+                  JoinPath(store.IndexDir(), "versions") + " nor in " + backups.Dir() +
+                  " (see `faiss-rebuild versions " + index.name + "`)");
+}
+
+Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const IndexConfig& index,
+                                      const std::string& version, JobControl& control,
+                                      std::chrono::milliseconds lock_wait) {
+  // An identifier, never a path: no '/', "..", NUL (checked before any I/O);
+  // an unknown version is refused before any stage runs.
+  FRB_RETURN_IF_ERROR(CheckRestorable(env, config, index, version));
+  VersionStore store(env, config.data_dir, index.name);
   FRB_RETURN_IF_ERROR(store.Init());
-  FRB_ASSIGN_OR_RETURN(auto lock, store.Lock(false));
+  FRB_ASSIGN_OR_RETURN(auto lock, store.LockWithin(lock_wait, control));
   FRB_RETURN_IF_ERROR(store.CleanStaging());
   std::string job_id = NewJobId();
   FRB_ASSIGN_OR_RETURN(std::string staging, store.CreateStaging(job_id));

@@ -1,6 +1,8 @@
 #include "frb/builder.h"
 
+#include <faiss/Clustering.h>
 #include <faiss/Index.h>
+#include <faiss/IndexIVF.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
@@ -57,6 +59,27 @@ std::vector<int64_t> SampleRows(int64_t count, int64_t want, uint64_t seed) {
 
 }  // namespace
 
+void TrainIvfQuantizerStepwise(faiss::Index& index, int64_t n, const float* x,
+                               JobControl& control) {
+  auto* ivf = dynamic_cast<faiss::IndexIVF*>(&index);
+  if (ivf == nullptr || ivf->quantizer_trains_alone != 0 || ivf->clustering_index != nullptr ||
+      (ivf->quantizer->is_trained && ivf->quantizer->ntotal == static_cast<int64_t>(ivf->nlist)) ||
+      n <= static_cast<int64_t>(ivf->nlist))
+    return;
+  faiss::ClusteringParameters cp = ivf->cp;
+  const int niter = std::max(1, cp.niter);
+  cp.niter = 1;
+  faiss::Clustering clus(ivf->d, ivf->nlist, cp);
+  ivf->quantizer->reset();
+  control.SetWork(0, niter, "iterations");
+  for (int it = 0; it < niter; ++it) {
+    clus.train(n, x, *ivf->quantizer);  // leaves the centroids in the quantizer
+    control.SetWork(it + 1, niter, "iterations");
+  }
+  ivf->quantizer->is_trained = true;
+}
+
+
 ScopedFaissInterrupt::ScopedFaissInterrupt(const JobControl* control)
     : previous_(tls_control) {
   std::call_once(install_once, [] {
@@ -103,13 +126,19 @@ Result<BuildResult> Builder::Build(const IndexConfig& cfg,
     source.Release(0, count);
     result.train_vectors = static_cast<int64_t>(rows.size());
     FRB_RETURN_IF_ERROR(CallFaiss("train", [&] {
+      TrainIvfQuantizerStepwise(*index, static_cast<int64_t>(rows.size()), train.data(), control);
+      // An IVF quantizer trained above is left alone here (FAISS skips a
+      // trained quantizer holding nlist centroids); this trains the rest.
       index->train(static_cast<faiss::Index::idx_t>(rows.size()), train.data());
     }, &control));
   }
   control.SetProgress(1);
 
   control.EnterStage(Stage::kAdding);
-  const int64_t batch = std::max<int64_t>(1, cfg.add_batch);
+  // At least ~50 progress steps (each a separate add), but no batch under
+  // 4096 vectors, where FAISS's per-call costs would start to show.
+  const int64_t batch = std::max<int64_t>(
+      1, std::min<int64_t>(cfg.add_batch, std::max<int64_t>(4096, count / 50)));
   std::vector<float> buf(static_cast<size_t>(std::min(batch, count)) * d);
   for (int64_t begin = 0; begin < count; begin += batch) {
     FRB_RETURN_IF_ERROR(control.Check());
@@ -119,7 +148,7 @@ Result<BuildResult> Builder::Build(const IndexConfig& cfg,
     FRB_RETURN_IF_ERROR(CallFaiss("add", [&] {
       index->add(static_cast<faiss::Index::idx_t>(n), buf.data());
     }, &control));
-    control.SetProgress(static_cast<double>(begin + n) / count);
+    control.SetWork(static_cast<double>(begin + n), static_cast<double>(count), "vectors");
   }
   std::vector<float>().swap(buf);
   result.ntotal = index->ntotal;

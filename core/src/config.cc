@@ -96,9 +96,10 @@ Result<Config> LoadConfig(Env* env, const std::string& path,
     std::string reason = text.status().message();
     if (reason.rfind(path + ": ", 0) == 0)
       reason = reason.substr(path.size() + 2);
-    return Finish(Config(),
-                  {{path, 0, 0, "cannot read config file: " + reason}},
-                  problems);
+    reason = "cannot read config file: " + reason;
+    if (text.status().code() == Code::kNotFound && !options.missing_hint.empty())
+      reason = "no config file here (" + options.missing_hint + ")";
+    return Finish(Config(), {{path, 0, 0, reason}}, problems);
   }
   // Absolute, so paths in the config stay valid if the daemon changes
   // directory later.
@@ -265,6 +266,10 @@ scheduler:
   # Runs missed while the daemon was down: run_once catches up with a
   # single run, skip waits for the next scheduled time.
   misfire: run_once
+  # A job finding its index locked by another job or process (e.g. a
+  # `faiss-rebuild --local` run) waits this long for it, then ends as
+  # "busy" (not counted as a failure). Indexes may set their own lock_wait.
+  lock_wait: "10m"
 
 # Every on-disk version and backup is re-read and checked against its
 # checksums on this schedule; a corrupt live version is replaced by the

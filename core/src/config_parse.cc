@@ -34,7 +34,8 @@ constexpr std::string_view kTopKeys[] = {
 constexpr std::string_view kHttpKeys[] = {"listen", "token_file"};
 constexpr std::string_view kSearchServerKeys[] = {"listen", "report_corruption"};
 constexpr std::string_view kSchedulerKeys[] = {
-    "timezone", "max_concurrent_builds", "failure_cooldown", "misfire"};
+    "timezone", "max_concurrent_builds", "failure_cooldown", "misfire",
+    "lock_wait"};
 constexpr std::string_view kDefaultsKeys[] = {
     "timeout",       "threads",      "validation", "backups",
     "keep_versions", "train_sample", "add_batch"};
@@ -42,12 +43,12 @@ constexpr std::string_view kDefaultsKeys[] = {
 // appear under defaults.
 constexpr std::string_view kIndexOnlyKeys[] = {
     "name",    "source", "dimension", "metric",
-    "factory", "search", "schedule",  "timezone"};
+    "factory", "search", "schedule",  "timezone", "lock_wait"};
 constexpr std::string_view kIndexKeys[] = {
     "name",         "source",    "dimension",     "metric",     "factory",
     "train_sample", "add_batch", "search",        "schedule",   "timezone",
     "timeout",      "threads",   "keep_versions", "validation", "backups",
-    "scrub"};
+    "scrub",        "lock_wait"};
 constexpr std::string_view kSourceKeys[] = {"path", "format"};
 constexpr std::string_view kValidationKeys[] = {"k",
                                                 "queries",
@@ -537,6 +538,7 @@ void Parser::ParseScheduler(const MapView& m, SchedulerConfig* s) {
   SetInt(m, "max_concurrent_builds", "scheduler.", 1, kIntMax,
          &s->max_concurrent_builds);
   Duration(m, "failure_cooldown", "scheduler.", true, &s->failure_cooldown);
+  Duration(m, "lock_wait", "scheduler.", true, &s->lock_wait);
   std::string misfire;
   if (String(m, "misfire", "scheduler.", false, &misfire)) {
     if (misfire == "run_once" || misfire == "skip") {
@@ -775,6 +777,11 @@ void Parser::ParseIndex(const YAML::Node& node, size_t position,
   }
   Timezone(*m, "", &ic.timezone);
   if (const Entry* e = m->Find("scrub")) ParseScrub(*e, "scrub", &ic.scrub);
+  if (m->Find("lock_wait")) {
+    std::chrono::seconds wait{0};
+    Duration(*m, "lock_wait", "", true, &wait);
+    ic.lock_wait = wait;
+  }
 
   if (dimension_ok && metric_ok && factory_ok) {
     std::map<std::string, std::string> param_errors;

@@ -1,9 +1,11 @@
 // Private helpers for calling FAISS from the core: exceptions become Status.
 #pragma once
 
+#include <faiss/Index.h>
 #include <faiss/MetricType.h>
 #include <omp.h>
 
+#include <cstdint>
 #include <exception>
 #include <string>
 
@@ -34,6 +36,17 @@ Status CallFaiss(const std::string& what, Fn&& fn, const JobControl* control = n
     return Internal("FAISS " + what + ": " + FaissMessage(e));
   }
 }
+
+// Trains the coarse quantizer of an IVF `index` with k-means one iteration
+// per Clustering::train call, each from the previous call's centroids (the
+// same iterations, sample, seed and splits as FAISS's single call of
+// cp.niter), reporting "iterations" to `control` after each; a following
+// index.train(n, x) then trains only the rest (FAISS skips a trained
+// quantizer holding nlist centroids). No-op for other indexes and for IVF
+// with a clustering index, a self-training quantizer or n <= nlist.
+// Throws what FAISS throws. Defined in builder.cc.
+void TrainIvfQuantizerStepwise(faiss::Index& index, int64_t n, const float* x,
+                               JobControl& control);
 
 // Sets the calling thread's OpenMP thread count for its lifetime (0 = leave).
 class ScopedOmpThreads {

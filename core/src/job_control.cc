@@ -7,6 +7,7 @@ namespace frb {
 std::string_view StageName(Stage s) {
   switch (s) {
     case Stage::kQueued: return "queued";
+    case Stage::kWaitingForLock: return "waiting_for_lock";
     case Stage::kLoadingSource: return "loading_source";
     case Stage::kTraining: return "training";
     case Stage::kAdding: return "adding";
@@ -55,6 +56,8 @@ void JobControl::EnterStage(Stage s) {
     }
     snap_.stage = s;
     snap_.progress = IsTerminal(s) ? 1.0 : 0.0;
+    snap_.done = snap_.total = 0;
+    snap_.unit.clear();
     if (!IsTerminal(s)) snap_.stages.push_back({s, 0});
     stage_start_ = now;
   }
@@ -69,13 +72,39 @@ void JobControl::SetProgress(double fraction) {
   Notify(false);
 }
 
+void JobControl::SetWork(double done, double total, std::string_view unit) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snap_.done = std::max(done, 0.0);
+    snap_.total = std::max(total, 0.0);
+    snap_.unit = unit;
+    snap_.progress = total > 0 ? std::clamp(done / total, 0.0, 1.0) : 0.0;
+  }
+  Notify(false);
+}
+
 JobSnapshot JobControl::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   JobSnapshot s = snap_;
   if (!s.stages.empty() && !IsTerminal(s.stage)) {
-    s.stages.back().seconds = std::chrono::duration<double>(
-                                  std::chrono::steady_clock::now() - stage_start_)
-                                  .count();
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start_)
+                         .count();
+    s.stages.back().seconds = elapsed;
+    // Linear at the pace so far: a plan, not a promise. Too early (under a
+    // percent or a tenth of a second) there is no pace to speak of.
+    if (s.total > 0) {
+      s.rate_unit = s.unit + "/s";
+      if (elapsed > 0.1 && s.done > 0) {
+        s.rate = s.done / elapsed;
+        s.eta_seconds = (s.total - s.done) / s.rate;
+      }
+    } else {
+      s.rate_unit = "%/s";
+      if (elapsed > 0.1 && s.progress >= 0.01) {
+        s.rate = 100 * s.progress / elapsed;
+        s.eta_seconds = elapsed * (1 - s.progress) / s.progress;
+      }
+    }
   }
   return s;
 }

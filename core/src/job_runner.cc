@@ -24,18 +24,22 @@ void Finish(JobControl& control, Status status, JobOutcome& out) {
   out.finished_unix_ms = NowUnixMillis();
 }
 
+std::chrono::milliseconds LockWait(const Config& cfg, const IndexConfig& index) {
+  return index.lock_wait.value_or(cfg.scheduler.lock_wait);
+}
+
 Status RunBackup(Env* env, const Config& cfg, const IndexConfig& index, JobControl& control,
                  JobOutcome& out) {
   VersionStore store(env, cfg.data_dir, index.name);
   FRB_RETURN_IF_ERROR(store.Init());
-  FRB_ASSIGN_OR_RETURN(auto lock, store.Lock(false));
+  FRB_ASSIGN_OR_RETURN(auto lock, store.LockWithin(LockWait(cfg, index), control));
   FRB_ASSIGN_OR_RETURN(auto live, store.LiveVersion());
   if (!live) return FailedPrecondition("index '" + index.name + "' has no live version to back up");
   control.EnterStage(Stage::kBackingUp);
-  bool created = false;
-  BackupStore backups(env, cfg, index);
-  FRB_ASSIGN_OR_RETURN(BackupInfo info, backups.Create(store, *live, &control, &created));
-  out.version_id = info.manifest.version_id;
+  FRB_ASSIGN_OR_RETURN(BackupCreated made, CreateBackupWithRetention(env, cfg, index, store,
+                                                                     *live, control));
+  out.version_id = made.info.manifest.version_id;
+  out.pruned_backups = std::move(made.pruned);
   return Status::Ok();
 }
 
@@ -43,7 +47,8 @@ Status RunRestore(Env* env, const Config& cfg, const IndexConfig& index,
                   const std::string& version, JobControl& control, JobOutcome& out) {
   VersionStore store(env, cfg.data_dir, index.name);
   if (auto live = store.LiveVersion(); live.ok() && *live) out.parent_version = **live;
-  FRB_ASSIGN_OR_RETURN(RestoreOutcome r, RestoreVersion(env, cfg, index, version, control));
+  FRB_ASSIGN_OR_RETURN(RestoreOutcome r,
+                       RestoreVersion(env, cfg, index, version, control, LockWait(cfg, index)));
   out.version_id = r.new_version;
   out.validation = r.validation;
   out.warnings = r.warnings;
@@ -103,6 +108,7 @@ JobFn MakeRebuildJobFn(Env* env,
       RebuildOptions opts;
       opts.job_id = req.job_id;
       opts.trigger = req.trigger;
+      opts.lock_wait = LockWait(*cfg, *index);
       RebuildJob job(env, *cfg, *index, opts);
       return job.Run(control);
     }
@@ -128,8 +134,17 @@ Json JobInfo::ToJson() const {
   j["state"] = std::string(StageName(stage));
   j["queued_unix_ms"] = queued_unix_ms;
   j["cancel_requested"] = cancel_requested;
+  j["running"] = started && !outcome;
   if (!outcome) {
     j["progress"] = live.progress;
+    j["rate"] = live.rate;
+    j["rate_unit"] = live.rate_unit;
+    j["eta_seconds"] = live.eta_seconds >= 0 ? Json(live.eta_seconds) : Json();
+    if (live.total > 0) {
+      j["done"] = live.done;
+      j["total"] = live.total;
+      j["unit"] = live.unit;
+    }
     Json stages = Json::MakeArray();
     for (const auto& s : live.stages) {
       Json sj = Json::MakeObject();
@@ -158,9 +173,15 @@ Result<std::string> JobRunner::Submit(const std::string& index, const std::strin
                                       const std::string& kind, const std::string& version) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return FailedPrecondition("shutting down; not accepting jobs");
-  if (auto it = active_.find(index); it != active_.end())
-    return Busy("index '" + index + "' already has job " + it->second + " (" +
-                std::string(StageName(jobs_[it->second].info.stage)) + ")");
+  if (auto it = active_.find(index); it != active_.end()) {
+    const Record& rec = jobs_[it->second];
+    // The stage of a running job lives in its control, not in info.
+    bool queued = std::find(queue_.begin(), queue_.end(), it->second) != queue_.end();
+    std::string state = queued ? "queued" : "running, " + std::string(StageName(rec.control->Snapshot().stage));
+    if (!queued && rec.control->Snapshot().stage == Stage::kQueued) state = "running, starting";
+    return Busy("index '" + index + "' already has " + rec.info.kind + " job " + it->second +
+                " (" + state + ")");
+  }
   Record rec;
   rec.info.job_id = NewJobId();
   rec.info.index = index;
@@ -243,6 +264,7 @@ void JobRunner::WorkerLoop() {
       Record& rec = jobs_.at(id);
       req = {rec.info.job_id, rec.info.index, rec.info.trigger, rec.info.kind, rec.info.version};
       control = rec.control;
+      rec.info.started = true;
       ++running_;
     }
     JobOutcome out = fn_(req, *control);

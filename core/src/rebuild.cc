@@ -36,6 +36,11 @@ Code CodeFromName(std::string_view name) {
 
 }  // namespace
 
+std::string_view ResultName(const JobOutcome& out) {
+  if (out.stage == Stage::kFailed && out.status.code() == Code::kBusy) return "busy";
+  return StageName(out.stage);
+}
+
 std::string NewJobId() {
   static std::atomic<uint32_t> counter{0};
   thread_local std::mt19937 rng{std::random_device{}()};
@@ -55,6 +60,7 @@ Json JobOutcome::ToJson() const {
   j["index"] = index;
   j["trigger"] = trigger;
   j["state"] = std::string(StageName(stage));
+  j["result"] = std::string(ResultName(*this));
   if (stage != Stage::kDone) j["failed_stage"] = std::string(StageName(failed_stage));
   j["ok"] = status.ok();
   if (!status.ok()) {
@@ -64,6 +70,11 @@ Json JobOutcome::ToJson() const {
   if (!version_id.empty()) j["version"] = version_id;
   if (!parent_version.empty()) j["parent_version"] = parent_version;
   if (validation) j["validation"] = validation->ToJson();
+  if (!pruned_backups.empty()) {
+    Json pruned = Json::MakeArray();
+    for (const auto& v : pruned_backups) pruned.Push(v);
+    j["pruned_backups"] = std::move(pruned);
+  }
   Json st = Json::MakeObject();
   for (const auto& [k, v] : stage_seconds) st[k] = v;
   j["stage_seconds"] = std::move(st);
@@ -96,6 +107,9 @@ Result<JobOutcome> JobOutcome::FromJson(const Json& j) {
     FRB_ASSIGN_OR_RETURN(ValidationReport r, ValidationReport::FromJson(*v));
     o.validation = r;
   }
+  if (const Json* p = j.Find("pruned_backups"); p && p->is_array())
+    for (const auto& v : p->as_array())
+      if (v.is_string()) o.pruned_backups.push_back(v.as_string());
   if (const Json* st = j.Find("stage_seconds"); st && st->is_object())
     for (const auto& [k, v] : st->as_object())
       if (v.is_number()) o.stage_seconds[k] = v.as_double();
@@ -146,7 +160,7 @@ JobOutcome RebuildJob::Run(JobControl& control) {
 Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   VersionStore store(env_, config_.data_dir, index_.name);
   FRB_RETURN_IF_ERROR(store.Init());
-  FRB_ASSIGN_OR_RETURN(auto lock, store.Lock(options_.wait_for_lock));
+  FRB_ASSIGN_OR_RETURN(auto lock, store.LockWithin(options_.lock_wait, control));
   // Holding the lock, nothing else can be using staging: clear what a
   // crashed or killed job left behind.
   FRB_RETURN_IF_ERROR(store.CleanStaging());

@@ -150,7 +150,15 @@ Status Scheduler::Configure(const Config& config) {
   misfire_ = config.scheduler.misfire;
   cooldown_ = config.scheduler.failure_cooldown;
   configured_ = true;
-  return PersistLocked();
+  // The state lives in memory; a full data disk must not keep the daemon
+  // from starting (it would only restart in a loop). Ready() reports it.
+  (void)PersistLocked();
+  return Status::Ok();
+}
+
+Status Scheduler::persist_status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return persist_status_;
 }
 
 int64_t Scheduler::CooldownEndMs(const Entry& e) const {
@@ -178,7 +186,7 @@ void Scheduler::Tick() {
     auto submitted = runner_->Submit(name, "schedule");
     if (!submitted.ok() && submitted.status().code() == Code::kBusy) ++e.st.skipped_busy;
   }
-  if (changed) (void)PersistLocked();
+  if (changed || !persist_status_.ok()) (void)PersistLocked();
 }
 
 Result<std::string> Scheduler::Trigger(const std::string& index, const std::string& trigger,
@@ -199,7 +207,7 @@ void Scheduler::OnJobFinished(const JobOutcome& out) {
   st.last_job_id = out.job_id;
   st.last_started_unix_ms = out.started_unix_ms;
   st.last_finished_unix_ms = out.finished_unix_ms;
-  st.last_result = std::string(StageName(out.stage));
+  st.last_result = std::string(ResultName(out));
   st.last_error = out.status.ok() ? "" : out.status.message();
   if (out.stage == Stage::kDone) {
     st.consecutive_failures = 0;
@@ -247,8 +255,10 @@ Status Scheduler::PersistLocked() {
   Json idx = Json::MakeObject();
   for (const auto& [name, e] : entries_) idx[name] = e.st.ToJson();
   root["indexes"] = std::move(idx);
-  FRB_RETURN_IF_ERROR(env_->CreateDirs(DirName(state_path_)));
-  return WriteFileAtomic(env_, state_path_, root.Dump(2) + "\n");
+  persist_status_ = env_->CreateDirs(DirName(state_path_));
+  if (persist_status_.ok())
+    persist_status_ = WriteFileAtomic(env_, state_path_, root.Dump(2) + "\n");
+  return persist_status_;
 }
 
 void Scheduler::Start(std::chrono::milliseconds period) {

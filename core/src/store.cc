@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <thread>
 
 namespace frb {
 namespace {
@@ -48,6 +49,32 @@ Result<std::unique_ptr<FileLock>> VersionStore::Lock(bool wait) {
                 "restore holds " + JoinPath(index_dir_, ".lock"));
   }
   return lock;
+}
+
+Result<std::unique_ptr<FileLock>> VersionStore::LockWithin(std::chrono::milliseconds wait,
+                                                           JobControl& control) {
+  using Clock = std::chrono::steady_clock;
+  auto lock = Lock(false);
+  if (lock.ok() || lock.status().code() != Code::kBusy || wait.count() <= 0) return lock;
+  control.EnterStage(Stage::kWaitingForLock);
+  const auto start = Clock::now();
+  const auto deadline = start + wait;
+  // flock has no timeout: poll it, and the job's cancel flag and deadline.
+  auto pause = std::chrono::milliseconds(20);
+  for (;;) {
+    FRB_RETURN_IF_ERROR(control.Check());
+    auto now = Clock::now();
+    if (now >= deadline) break;
+    control.SetProgress(std::chrono::duration<double>(now - start) / wait);
+    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - now));
+    pause = std::min(pause * 2, std::chrono::milliseconds(250));
+    lock = Lock(false);
+    if (lock.ok() || lock.status().code() != Code::kBusy) return lock;
+  }
+  return Busy("index '" + name_ + "' is busy: another job or process held " +
+              JoinPath(index_dir_, ".lock") + " for the whole lock wait of " +
+              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wait).count()) +
+              "s; not counted as a failure");
 }
 
 Status VersionStore::CleanStaging() {

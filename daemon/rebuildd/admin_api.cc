@@ -189,7 +189,7 @@ void AdminServer::Routes() {
                  enqueue(res, req.matches[1], "backup", "");
                });
   server_.Post(R"(/api/v1/indexes/([^/]+)/restore)",
-               [authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
+               [this, authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
                  if (!authorized(req, res)) return;
                  auto body = Json::Parse(req.body);
                  if (!body.ok() || !body->is_object() || !body->Find("version") ||
@@ -198,6 +198,12 @@ void AdminServer::Routes() {
                  std::string version = body->GetString("version");
                  Status valid = VersionStore::CheckVersionId(version);
                  if (!valid.ok()) return SendError(res, 400, valid.message());
+                 // An unknown version is a 404 now, not a job failing later.
+                 auto cfg = daemon_.config();
+                 if (const IndexConfig* ic = cfg->FindIndex(req.matches[1].str())) {
+                   Status found = CheckRestorable(daemon_.env(), *cfg, *ic, version);
+                   if (!found.ok()) return SendError(res, HttpCodeFor(found), found.message());
+                 }
                  enqueue(res, req.matches[1], "restore", version);
                });
   // Verify (and repair) one index now: what faiss-searchd calls when a live

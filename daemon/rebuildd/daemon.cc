@@ -15,6 +15,8 @@ namespace {
 
 // A stalled loop for this long fails /healthz and withholds the watchdog.
 constexpr auto kTickStale = std::chrono::seconds(10);
+// Below this much free space on the data dir's filesystem, not ready.
+constexpr uint64_t kMinFreeBytes = 1 << 20;
 
 std::string HostOf(const std::string& listen) {
   return listen.substr(0, listen.rfind(':'));
@@ -38,7 +40,10 @@ TokenAuth Daemon::auth() const {
 
 Status Daemon::Start() {
   std::vector<ConfigProblem> problems;
-  auto cfg = LoadConfig(env_, options_.config_path, {}, &problems);
+  ConfigOptions copt;
+  copt.missing_hint = options_.config_is_default ? "the default path; pass --config FILE"
+                                                 : "named by --config";
+  auto cfg = LoadConfig(env_, options_.config_path, copt, &problems);
   if (!cfg.ok()) return cfg.status();
   std::string listen = options_.listen_override.empty() ? cfg->http_listen
                                                         : options_.listen_override;
@@ -201,6 +206,19 @@ bool Daemon::Ready(std::string* why) const {
     *why = "data dir " + cfg->data_dir + " is not writable";
     return false;
   }
+  // A full disk: the daemon keeps serving /metrics and /healthz, and is
+  // ready again by itself once space returns (no restart loop).
+  if (auto space = env_->GetDiskSpace(cfg->data_dir);
+      space.ok() && space->free_bytes < kMinFreeBytes) {
+    *why = "data dir " + cfg->data_dir + " is full: " + std::to_string(space->free_bytes) +
+           " bytes free, under the " + std::to_string(kMinFreeBytes) +
+           " needed to save state and stage builds";
+    return false;
+  }
+  if (Status p = scheduler_->persist_status(); !p.ok()) {
+    *why = "cannot save scheduler state: " + p.message();
+    return false;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!data_lock_ || data_lock_dir_ != cfg->data_dir) {
@@ -300,6 +318,7 @@ std::string Daemon::StatusLine() const {
   auto cfg = config();
   std::string line = std::to_string(cfg ? cfg->indexes.size() : 0) + " indexes; ";
   if (!runner_) return line + "starting";
+  if (std::string why; !Ready(&why)) line = "not ready: " + why + "; " + line;
   std::string building;
   int queued = 0;
   for (const auto& info : runner_->List()) {

@@ -27,6 +27,7 @@ class AdminServer;
 
 struct DaemonOptions {
   std::string config_path;
+  bool config_is_default = false;  // no --config: a missing file says so
   std::string listen_override;  // --listen; port 0 picks a free port
 };
 

@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "daemon.h"
+#include "frb/build_info.h"
 #include "logging.h"
 
 int main(int argc, char** argv) {
@@ -26,7 +27,9 @@ int main(int argc, char** argv) {
                  "log to this file, rotated at 64 MiB (5 kept), instead of stderr");
   app.add_option("--listen", options.listen_override,
                  "HOST:PORT overriding http.listen; port 0 picks a free port");
+  app.set_version_flag("--version", frb::VersionText("faiss-rebuildd"));
   CLI11_PARSE(app, argc, argv);
+  options.config_is_default = app.get_option("--config")->count() == 0;
 
   frb::Status s = frb::rebuildd::SetupLogging(log_format, log_file);
   if (!s.ok()) {
@@ -46,6 +49,8 @@ int main(int argc, char** argv) {
   // instead of the signal killing us mid-publish.
   std::signal(SIGXFSZ, SIG_IGN);
 
+  spdlog::info("faiss-rebuildd {}, FAISS {}, FAISS kernels {}", frb::ProgramVersion(),
+               frb::FaissVersion(), frb::FaissKernels());
   frb::rebuildd::Daemon daemon(frb::Env::Default(), options);
   s = daemon.Start();
   if (!s.ok()) {

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "frb/backup.h"
+#include "frb/build_info.h"
 #include "frb/cron.h"
 #include "frb/store.h"
 #include "frb/repair.h"
@@ -53,7 +54,7 @@ DaemonMetrics::DaemonMetrics()
       builds_(BuildCounter()
                   .Name("faiss_rebuild_builds_total")
                   .Help("Rebuild jobs finished, by index and result (done, failed, "
-                        "cancelled, timed_out).")
+                        "validation_failed, cancelled, timed_out, busy).")
                   .Register(*registry_)),
       duration_(BuildHistogram()
                     .Name("faiss_rebuild_build_duration_seconds")
@@ -107,7 +108,14 @@ DaemonMetrics::DaemonMetrics()
                               "Versions on disk known to be corrupt or modified after "
                               "publication (last verify, manifest, size and mtime checks).")),
       quarantined_(Gauge(*registry_, "faiss_rebuild_quarantined_versions",
-                         "Corrupt versions set aside in the index's quarantine directory.")) {}
+                         "Corrupt versions set aside in the index's quarantine directory.")) {
+  Gauge(*registry_, "faiss_rebuild_build_info",
+        "Always 1; the labels name this program's version, its FAISS version and which "
+        "FAISS kernels run.")
+      .Add({{"version", ProgramVersion()}, {"faiss_version", FaissVersion()},
+            {"kernels", FaissKernels()}})
+      .Set(1);
+}
 
 void DaemonMetrics::RecordOutcome(const std::string& kind, const JobOutcome& out) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -125,7 +133,7 @@ void DaemonMetrics::RecordOutcome(const std::string& kind, const JobOutcome& out
   // different people.
   std::string result = out.status.code() == Code::kValidationFailed
                            ? "validation_failed"
-                           : std::string(StageName(out.stage));
+                           : std::string(ResultName(out));
   builds_.Add({{"index", out.index}, {"result", result}}).Increment();
   for (const auto& [stage, seconds] : out.stage_seconds)
     duration_.Add({{"index", out.index}, {"stage", stage}}, kDurationBuckets).Observe(seconds);
@@ -216,7 +224,7 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
       auto q = ListQuarantined(env, store);
       quarantined_.Set(l, q.ok() ? static_cast<double>(q->size()) : 0);
     }
-    for (const char* r : {"done", "failed", "validation_failed", "cancelled", "timed_out"})
+    for (const char* r : {"done", "failed", "validation_failed", "cancelled", "timed_out", "busy"})
       builds_.Add({{"index", ic.name}, {"result", r}});
     if (auto backups = BackupStore(env, config, ic).List(); backups.ok()) {
       uint64_t bytes = 0;

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "frb/build_info.h"
 #include "frb/config.h"
 #include "frb/env.h"
 #include "index_registry.h"
@@ -117,14 +118,20 @@ int main(int argc, char** argv) {
                "load new versions in SCHED_IDLE (only on idle CPU time; may delay swaps "
                "for long under saturation)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  app.set_version_flag("--version", frb::VersionText("faiss-searchd"));
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_default_logger(spdlog::stderr_logger_mt("faiss-searchd"));
   spdlog::set_level(spdlog::level::from_str(log_level));
 
+  spdlog::info("faiss-searchd {}, FAISS {}, FAISS kernels {}", frb::ProgramVersion(),
+               frb::FaissVersion(), frb::FaissKernels());
   frb::Env* env = frb::Env::Default();
   frb::ConfigOptions copt;
   copt.check_sources = false;  // the server reads versions, never sources
+  copt.missing_hint = app.get_option("--config")->count() == 0
+                         ? "the default path; pass --config FILE"
+                         : "named by --config";
   auto config = frb::LoadConfig(env, config_path, copt);
   if (!config.ok()) {
     std::fprintf(stderr, "faiss-searchd: %s\n", config.status().ToString().c_str());

@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "frb/build_info.h"
+
 #include <prometheus/text_serializer.h>
 
 #include <vector>
@@ -59,6 +61,14 @@ SearchMetrics::SearchMetrics()
                           .Help("Configuration reloads (SIGHUP), by result.")
                           .Register(*registry_)) {
   for (const char* result : {"ok", "failed"}) config_reloads_.Add({{"result", result}});
+  prometheus::BuildGauge()
+      .Name("faiss_search_build_info")
+      .Help("Always 1; the labels name this program's version, its FAISS version and "
+            "which FAISS kernels run.")
+      .Register(*registry_)
+      .Add({{"version", ProgramVersion()}, {"faiss_version", FaissVersion()},
+            {"kernels", FaissKernels()}})
+      .Set(1);
 }
 
 void SearchMetrics::ObserveRequest(const std::string& index, int code,

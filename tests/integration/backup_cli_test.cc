@@ -83,6 +83,18 @@ TEST_F(BackupCliTest, BackupVerifyCorruptPruneRestoreVersionsDisk) {
   EXPECT_NE(bad.out.find(zst), std::string::npos) << bad.out;
   EXPECT_NE(bad.out.find("compressed_sha256"), std::string::npos) << bad.out;
   EXPECT_NE(bad.err.find("verification failed"), std::string::npos) << bad.err;
+  // `versions` shows that the last verify of v2's backup failed.
+  Json after_bad = CliJson({"versions", "small"});
+  for (const auto& j : after_bad.as_array())
+    if (j.GetString("version") == v2) {
+      EXPECT_NE(j.GetString("verify_error"), "") << j.Dump();
+      EXPECT_NE(j.GetString("last_verify_failed_at"), "") << j.Dump();
+    }
+  auto table = Cli({"versions", "small"});
+  size_t row = table.out.find(v2);
+  ASSERT_NE(row, std::string::npos) << table.out;
+  EXPECT_NE(table.out.substr(row, table.out.find('\n', row) - row).find("FAILED"), std::string::npos)
+      << table.out;
   test::WriteText(zst, std::string(bytes).replace(bytes.size() / 2, 1, 1, bytes[bytes.size() / 2] ^ 1));
   EXPECT_EQ(Cli({"backup", "verify", "small", v2}).exit_code, 0);
 

@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <set>
 #include <thread>
 
 #include "frb/env.h"
 #include "frb/json.h"
+#include "frb/store.h"
 #include "daemon_process.h"
 #include "http_client.h"
 #include "testutil.h"
@@ -210,7 +212,8 @@ TEST_F(CliRemoteTest, RejectedCandidateExitsThreeWithTheGates) {
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_NE(r.err.find("gate failed: recall"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("faiss-rebuild: failed in validating"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("(no live version unchanged)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(there is no live version yet; nothing was published)"), std::string::npos)
+      << r.err;
   auto st = Cli({"status", "small", "--json"});
   ASSERT_EQ(st.exit_code, 0) << st.err;
   EXPECT_TRUE(ParseOut(st).Find("live")->is_null()) << st.out;
@@ -268,10 +271,113 @@ TEST_F(CliRemoteTest, BackupAndRestoreRunAsDaemonJobs) {
   auto bad = Cli({"restore", "small", "../x"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_EQ(Lines(bad.err), 1u) << bad.err;
+  // An unknown version is refused as not found before any job runs, not as
+  // a job failing in some stage.
   auto unknown = Cli({"restore", "small", "v19990101T000000Z-1"});
   EXPECT_EQ(unknown.exit_code, 1) << unknown.err;
-  EXPECT_NE(unknown.err.find("neither in"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find("'v19990101T000000Z-1' of index 'small' not found"), std::string::npos)
+      << unknown.err;
+  EXPECT_EQ(unknown.err.find("loading_source"), std::string::npos) << unknown.err;
+  EXPECT_EQ(Lines(unknown.err), 1u) << unknown.err;
   EXPECT_EQ(Cli({"backup", "list", "nope"}).exit_code, 1);
+}
+
+// A daemon job finding the index locked by a `--local` run (here: this test
+// holding the lock) waits for it; when the wait runs out it ends as busy and
+// is not counted as a failure.
+TEST_F(CliRemoteTest, LockedIndexIsWaitedForThenBusyNotFailed) {
+  WriteConfig(20000, "IVF64,Flat", 5000, "scheduler: { lock_wait: \"3s\" }\n");
+  StartDaemon();
+  VersionStore store(Env::Default(), dir_.Sub("data"), "small");
+  ASSERT_TRUE(store.Init().ok());
+  auto held = store.Lock(false);
+  ASSERT_TRUE(held.ok());
+
+  auto t0 = Clock::now();
+  auto busy = Cli({"rebuild", "small", "--wait"});
+  EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(2900));
+  EXPECT_EQ(busy.exit_code, 4) << busy.err;
+  EXPECT_NE(busy.err.find("faiss-rebuild: busy in waiting_for_lock"), std::string::npos) << busy.err;
+  Json st = ParseOut(Cli({"status", "small", "--json"}));
+  EXPECT_EQ(st.GetInt("consecutive_failures"), 0) << st.Dump();
+  EXPECT_EQ(st.Find("last_job")->GetString("state"), "busy") << st.Dump();
+  std::string scrape = test::Http(daemon_->port(), "GET", "/metrics").body;
+  EXPECT_EQ(test::Sample(scrape, "faiss_rebuild_builds_total{index=\"small\",result=\"busy\"}"), 1)
+      << scrape;
+  EXPECT_EQ(test::Sample(scrape, "faiss_rebuild_builds_total{index=\"small\",result=\"failed\"}"), 0);
+  EXPECT_EQ(test::Sample(scrape, "faiss_rebuild_consecutive_failures{index=\"small\"}"), 0);
+
+  // Released while the job waits: it builds.
+  auto queued = Cli({"rebuild", "small", "--json"});
+  ASSERT_EQ(queued.exit_code, 0) << queued.err;
+  std::string id = ParseOut(queued).GetString("job_id");
+  Json waiting = WaitJob(id, [](const Json& j) { return j.GetString("state") == "waiting_for_lock"; });
+  EXPECT_TRUE(waiting.GetBool("running")) << waiting.Dump();
+  auto shown = Cli({"jobs"});
+  EXPECT_NE(shown.out.find("waiting_for_lock"), std::string::npos) << shown.out;
+  held->reset();
+  Json done = WaitJob(id, [](const Json& j) { return j.Find("finished_unix_ms") != nullptr; });
+  EXPECT_EQ(done.GetString("state"), "done") << done.Dump();
+}
+
+// `backup create` through the daemon applies retention like --local does.
+TEST_F(CliRemoteTest, DaemonBackupCreateAppliesRetention) {
+  WriteConfig(20000, "IVF64,Flat", 5000,
+              "defaults: { backups: { keep_last: 1, keep_daily: 0, keep_weekly: 0,"
+              " verify_after_create: false } }\n");
+  StartDaemon();
+  std::vector<std::string> v;
+  for (int i = 0; i < 3; ++i) {
+    auto r = Cli({"rebuild", "small", "--wait", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
+    v.push_back(ParseOut(r).GetString("version"));
+  }
+  auto before = ParseOut(Cli({"backup", "list", "small", "--json"}));
+  ASSERT_EQ(before.size(), 2u) << before.Dump();  // v1 (pinned then) and v2
+  auto made = Cli({"backup", "create", "small"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_NE(made.out.find("pruned backup " + v[0]), std::string::npos) << made.out;
+  auto after = ParseOut(Cli({"backup", "list", "small", "--json"}));
+  ASSERT_EQ(after.size(), 2u) << after.Dump();
+  EXPECT_EQ(after.as_array()[0].GetString("version"), v[1]);  // rollback target
+  EXPECT_EQ(after.as_array()[1].GetString("version"), v[2]);  // live
+}
+
+// A running job's JSON and `jobs` show the fraction, the pace with its unit
+// and the ETA; adding moves in several steps.
+TEST_F(CliRemoteTest, JobJsonAndJobsShowRateAndEta) {
+  WriteConfig(150000, "IVF1024,Flat", 20000);
+  StartDaemon();
+  auto queued = Cli({"rebuild", "small", "--json"});
+  ASSERT_EQ(queued.exit_code, 0) << queued.err;
+  std::string id = ParseOut(queued).GetString("job_id");
+  std::set<double> adding;
+  Json sample;
+  std::string table;
+  for (auto deadline = Clock::now() + std::chrono::seconds(60); Clock::now() < deadline;) {
+    auto r = Cli({"jobs", "show", id, "--json"});
+    auto j = Json::Parse(r.out);
+    if (!j.ok()) continue;
+    if (j->Find("finished_unix_ms")) break;
+    if (j->GetString("state") == "adding" && j->GetDouble("progress") > 0 &&
+        j->GetDouble("progress") < 1) {
+      adding.insert(j->GetDouble("progress"));
+      if (j->GetDouble("rate") > 0) {
+        sample = *j;
+        if (table.empty()) table = Cli({"jobs"}).out;
+      }
+    }
+  }
+  EXPECT_GE(adding.size(), 2u) << "adding progress seen: " << adding.size();
+  ASSERT_TRUE(sample.is_object()) << "no running sample with a rate";
+  EXPECT_EQ(sample.GetString("rate_unit"), "vectors/s") << sample.Dump();
+  EXPECT_EQ(sample.GetString("unit"), "vectors");
+  EXPECT_EQ(sample.GetInt("total"), 150000);
+  ASSERT_TRUE(sample.Find("eta_seconds") && sample.Find("eta_seconds")->is_number()) << sample.Dump();
+  EXPECT_GE(sample.GetDouble("eta_seconds"), 0);
+  EXPECT_NE(table.find("vectors/s ETA "), std::string::npos) << table;
+  Json done = WaitJob(id, [](const Json& j) { return j.Find("finished_unix_ms") != nullptr; }, 120);
+  EXPECT_EQ(done.GetString("state"), "done") << done.Dump();
 }
 
 TEST_F(CliRemoteTest, MutatingCallsSendTheTokenFromTheConfig) {

@@ -1,5 +1,6 @@
 // The faiss-rebuild CLI as a user runs it: real binary, real files.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -200,5 +201,22 @@ TEST_F(CliTest, ScheduleNextPrintsIsoTimesAcrossDst) {
   EXPECT_NE(tz.err.find("unknown timezone"), std::string::npos) << tz.err;
 }
 
+
+// On a terminal (a pseudo-terminal from script(1)) a local rebuild draws
+// each stage with a bar, its pace and an ETA, redrawn in place.
+TEST_F(CliTest, TerminalShowsBarsWithRateAndEta) {
+  if (::access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "script(1) not installed";
+  ASSERT_TRUE(synth::WriteNpy(Env::Default(), source_, 200000, 32, 5).ok());
+  // Enough lists that adding takes long enough to draw its pace.
+  WriteConfig("IVF1024,Flat", 0.3, "search: { nprobe: 64 }");
+  std::string cmd = test::BinPath("cli/faiss-rebuild") + " --config " + config_ +
+                    " rebuild small --local";
+  auto r = test::RunProcess({"/usr/bin/script", "-qfec", cmd, "/dev/null"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\r  adding           ["), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("vectors/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ETA "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("published v"), std::string::npos) << r.out;
+}
 }  // namespace
 }  // namespace frb

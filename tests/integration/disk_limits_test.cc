@@ -33,6 +33,9 @@
 #include "frb/rebuild.h"
 #include "frb/sha256.h"
 #include "frb/store.h"
+#include "daemon_process.h"
+#include "http_client.h"
+#include "notify_socket.h"
 #include "testutil.h"
 
 namespace frb {
@@ -307,6 +310,75 @@ mkdir -p "$OUT/recovered"; cp -a "$D/data" "$D/bk" "$OUT/recovered/"
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list->size(), 2u);  // v1 (outgoing) and v2 (backup create)
   for (const auto& b : *list) EXPECT_TRUE(backups.Verify(b.manifest.version_id)->ok);
+}
+
+// faiss-rebuildd started on a full data disk (a full tmpfs in a user+mount
+// namespace): it does not exit into a restart loop; it serves /healthz and
+// /metrics, reports not-ready with the reason on /readyz and in STATUS=, and
+// is ready by itself once space returns.
+TEST_F(DiskLimitsTest, DaemonStartsOnAFullDiskNotReadyUntilSpaceReturns) {
+  std::string mnt = dir_.Sub("mnt");
+  ASSERT_TRUE(Env::Default()->CreateDirs(mnt).ok());
+  std::string why;
+  if (!CanUseMountNamespace(mnt, &why)) GTEST_SKIP() << why;
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv(1) not installed";
+  WriteConfig(JoinPath(mnt, "data"), JoinPath(mnt, "bk"));
+  std::string out = dir_.Sub("out");
+  ASSERT_TRUE(Env::Default()->CreateDirs(out).ok());
+  // The daemon runs inside the namespace (it dies with the shell); the test
+  // talks to it over loopback and frees the space through a flag file.
+  const char* script = R"(
+set -u
+D=$1; OUT=$2; BIN=$3; CFG=$4
+mount -t tmpfs -o size=4m tmpfs "$D" || exit 90
+mkdir -p "$D/data"
+dd if=/dev/zero of="$D/filler" bs=64k 2>/dev/null
+df -k --output=avail "$D" | tail -1 | tr -d ' ' >"$OUT/free_kib"
+setpriv --pdeathsig KILL "$BIN" --config "$CFG" --listen 127.0.0.1:0 &
+pid=$!
+i=0; while [ ! -e "$OUT/free" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+rm -f "$D/filler"
+i=0; while [ ! -e "$OUT/stop" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+kill -TERM $pid; wait $pid; echo $? >"$OUT/daemon_rc"
+)";
+  test::NotifySocket notify(dir_.Sub("notify.sock"));
+  test::ChildOptions opts;
+  opts.env = {"NOTIFY_SOCKET=" + notify.path()};
+  test::ChildProcess d({"/usr/bin/unshare", "-rm", "sh", "-c", script, "sh", mnt, out,
+                        test::BinPath("daemon/rebuildd/faiss-rebuildd"), config_},
+                       dir_.Sub("d.log"), opts);
+  int port = d.WaitForPort();
+  ASSERT_GT(port, 0) << d.Log();
+  EXPECT_EQ(test::ReadText(JoinPath(out, "free_kib")), "0\n");
+  EXPECT_EQ(test::Http(port, "GET", "/healthz").status, 200);
+  auto metrics = test::Http(port, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(test::Sample(metrics.body, "faiss_rebuild_disk_free_bytes{path=\"" + data_ + "\"}"), 0)
+      << metrics.body;
+  auto ready = test::Http(port, "GET", "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.json().GetString("error").find("data dir " + data_ + " is full"),
+            std::string::npos)
+      << ready.body;
+  EXPECT_TRUE(notify.WaitFor("STATUS=not ready: data dir " + data_ + " is full")) << notify.all();
+  EXPECT_TRUE(d.Alive()) << d.Log();
+
+  test::WriteText(JoinPath(out, "free"), "");
+  auto freed = std::chrono::steady_clock::now();
+  int code = 0;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       code != 200 && std::chrono::steady_clock::now() < deadline;) {
+    code = test::Http(port, "GET", "/readyz").status;
+    if (code != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(code, 200) << test::Http(port, "GET", "/readyz").body << d.Log();
+  std::printf("ready %.2f s after the space was freed (flag file polled every 0.1 s)\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - freed).count());
+  EXPECT_TRUE(notify.WaitFor("STATUS=1 indexes; idle")) << notify.all();
+  // The scheduler state, unsaved while full, is saved once space returns.
+  test::WriteText(JoinPath(out, "stop"), "");
+  EXPECT_EQ(d.Wait(), 0) << d.Log();
+  EXPECT_EQ(test::ReadText(JoinPath(out, "daemon_rc")), "0\n") << d.Log();
 }
 
 // A read-only data dir (read-only bind mount): mutating commands fail

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "frb/build_info.h"
 #include "frb/env.h"
 #include "frb/json.h"
 #include "synth.h"
@@ -69,6 +70,9 @@ std::set<std::string> ContractMetrics() {
       "faiss_search_index_loaded_timestamp_seconds",
       "faiss_search_degraded",              // beyond the brief's list
       "faiss_search_config_reloads_total",  // beyond the brief's list
+      // Always 1; labels version, faiss_version, kernels.
+      "faiss_rebuild_build_info",
+      "faiss_search_build_info",
   };
   for (const char* histogram :
        {"faiss_rebuild_build_duration_seconds", "faiss_search_request_duration_seconds",
@@ -84,7 +88,7 @@ std::set<std::string> ContractMetrics() {
 
 const std::set<std::string> kContractLabels = {"index", "stage",   "result", "version", "quantile",
                                                "path",  "code",    "le",     "job",     "instance",
-                                               "__name__"};
+                                               "faiss_version", "kernels", "__name__"};
 
 bool HavePromtool() { return ::access(kPromtool, X_OK) == 0; }
 
@@ -704,6 +708,15 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
     EXPECT_EQ(QueryCount(pport, series, &error), 1)
         << series << " should be exported (at 0) from the start: " << error;
 
+  // Both programs say what they are: version, FAISS version and kernels.
+  for (const char* family : {"faiss_rebuild_build_info", "faiss_search_build_info"})
+    EXPECT_EQ(QueryCount(pport,
+                         std::string(family) + "{version=\"" + ProgramVersion() +
+                             "\",faiss_version=\"" + FaissVersion() + "\",kernels=\"" +
+                             FaissKernels() + "\"} == 1",
+                         &error),
+              1)
+        << family << ": " << error;
   // The version join of FaissSearchStaleVersion matches real label values.
   EXPECT_EQ(QueryCount(pport,
                        "faiss_search_index_version_info and on (index, version) "

@@ -910,3 +910,24 @@ TEST(ConfigTest, ExampleFileMatchesExampleConfig) {
 
 }  // namespace
 }  // namespace frb
+
+namespace frb {
+namespace {
+
+TEST(ConfigTest, LockWaitFromSchedulerAndPerIndex) {
+  const std::string index =
+      "    source: { path: /d/x.npy }\n    dimension: 8\n    factory: Flat\n";
+  Parsed p = Parse("scheduler: { lock_wait: 2m }\nindexes:\n  - name: a\n" + index +
+                   "  - name: b\n    lock_wait: 0\n" + index);
+  ASSERT_TRUE(p.result.ok()) << Dump(p.problems);
+  EXPECT_EQ(p.result->scheduler.lock_wait, std::chrono::seconds(120));
+  EXPECT_FALSE(p.result->indexes[0].lock_wait.has_value());
+  ASSERT_TRUE(p.result->indexes[1].lock_wait.has_value());
+  EXPECT_EQ(*p.result->indexes[1].lock_wait, std::chrono::seconds(0));  // give up at once
+  EXPECT_EQ(Config().scheduler.lock_wait, std::chrono::seconds(600));  // 10m by default
+  ExpectOneProblem("scheduler: { lock_wait: soon }\n", 1, 25, "scheduler.lock_wait");
+  ExpectOneProblem("defaults: { lock_wait: 1m }\n", 1, 13, "lock_wait");
+}
+
+}  // namespace
+}  // namespace frb

@@ -8,6 +8,7 @@
 //     <version>.state.json    mutable: last verify time and result
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -168,6 +169,28 @@ Status BackupOutgoingVersion(Env* env, const Config& config, const IndexConfig& 
                              const VersionStore& store, const std::string& version,
                              JobControl& control, bool prune = true);
 
+struct BackupCreated {
+  BackupInfo info;
+  bool created = false;  // false: an identical backup already existed
+  std::vector<RetentionDecision> decisions;  // empty when retention did not run
+  std::vector<std::string> pruned;           // backups retention removed
+};
+
+// `backup create`, local or as a daemon job: backs up `version` unless an
+// identical backup exists, then applies retention when one was made (an
+// all-zero policy keeps everything). Caller holds the lock.
+Result<BackupCreated> CreateBackupWithRetention(Env* env, const Config& config,
+                                                const IndexConfig& index,
+                                                const VersionStore& store,
+                                                const std::string& version,
+                                                JobControl& control);
+
+// kNotFound, before any work, when `version` of `index` is neither a
+// version directory on disk nor a backup (so a restore of it is refused as
+// "not found" rather than failing in some stage).
+Status CheckRestorable(Env* env, const Config& config, const IndexConfig& index,
+                       const std::string& version);
+
 struct RestoreOutcome {
   std::string restored_from;
   std::string location;     // "disk" or "backup"
@@ -190,7 +213,8 @@ struct RestoreOutcome {
 // on-disk copy is quarantined, and a corrupt outgoing live version is not
 // backed up but quarantined (a warning, not a failure). Holds the lock.
 Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const IndexConfig& index,
-                                      const std::string& version, JobControl& control);
+                                      const std::string& version, JobControl& control,
+                                      std::chrono::milliseconds lock_wait = {});
 
 struct IndexDiskUsage {
   std::string index;

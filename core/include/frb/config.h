@@ -59,6 +59,9 @@ struct SchedulerConfig {
   int max_concurrent_builds = 1;
   std::chrono::seconds failure_cooldown{30 * 60};
   std::string misfire = "run_once";  // run_once | skip
+  // A daemon job finding its index locked by another job or process (a
+  // `--local` run) waits this long for the lock before ending as busy.
+  std::chrono::seconds lock_wait{10 * 60};
 };
 
 struct SourceLocation {
@@ -81,6 +84,7 @@ struct IndexConfig {
   std::string schedule;   // cron expression; empty = manual only
   std::string timezone;   // IANA zone; empty = scheduler.timezone
   std::chrono::seconds timeout{4 * 3600};
+  std::optional<std::chrono::seconds> lock_wait;  // unset: scheduler.lock_wait
   int threads = 0;        // OpenMP threads for the build; 0 = all cores
   int keep_versions = 3;  // version directories kept on disk (incl. live)
   ValidationConfig validation;
@@ -119,6 +123,10 @@ struct ConfigOptions {
   // Check that source files exist and are readable, and their header
   // dimension matches (off for `config generate` round trips in tests).
   bool check_sources = true;
+  // When the file does not exist, this says where its path came from and
+  // how to name another one (e.g. "the default path; pass --config FILE"),
+  // instead of a bare "No such file or directory".
+  std::string missing_hint;
 };
 
 // Parses YAML text. On any problem returns kInvalidArgument whose message

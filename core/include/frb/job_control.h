@@ -18,6 +18,7 @@ namespace frb {
 // BRIEF "lifecycle of one rebuild"; the last four are terminal.
 enum class Stage {
   kQueued,
+  kWaitingForLock,  // another job or process holds the index lock
   kLoadingSource,
   kTraining,
   kAdding,
@@ -41,6 +42,16 @@ struct StageRecord {
 struct JobSnapshot {
   Stage stage = Stage::kQueued;
   double progress = 0;  // fraction of the current stage done, [0, 1]
+  // The current stage's work in `unit` ("vectors", "bytes", "queries"),
+  // when it reports work (SetWork); total 0 otherwise.
+  double done = 0, total = 0;
+  std::string unit;
+  // The pace over the stage so far, in `rate_unit` ("vectors/s", "bytes/s",
+  // or "%/s" for a stage reporting only its fraction; 0 when unknown), and
+  // the seconds left at that pace (-1 when unknown).
+  double rate = 0;
+  std::string rate_unit;
+  double eta_seconds = -1;
   std::vector<StageRecord> stages;  // in order entered
 };
 
@@ -61,6 +72,9 @@ class JobControl {
   void EnterStage(Stage s);
   // Sets the current stage's progress; listeners are throttled to ~10 Hz.
   void SetProgress(double fraction);
+  // Sets the current stage's progress as `done` of `total` `unit`s, so the
+  // snapshot also gives a rate and an ETA.
+  void SetWork(double done, double total, std::string_view unit);
   JobSnapshot Snapshot() const;
   // Seconds spent per stage name (closed stages and the running one).
   std::map<std::string, double> StageSeconds() const;

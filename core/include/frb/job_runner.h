@@ -59,6 +59,7 @@ struct JobInfo {
   JobSnapshot live;                    // current progress while running
   std::optional<JobOutcome> outcome;   // set once finished
   bool cancel_requested = false;
+  bool started = false;  // a worker picked it up (it may not have entered a stage yet)
 
   Json ToJson() const;
 };

@@ -3,6 +3,7 @@
 // Stages never call each other; only this file knows the order.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -28,6 +29,7 @@ struct JobOutcome {
   std::string version_id;   // published version (when done)
   std::string parent_version;
   std::optional<ValidationReport> validation;
+  std::vector<std::string> pruned_backups;  // backup jobs: removed by retention
   std::map<std::string, double> stage_seconds;
   int64_t started_unix_ms = 0;
   int64_t finished_unix_ms = 0;
@@ -41,13 +43,21 @@ struct JobOutcome {
   static Result<JobOutcome> FromJson(const Json& j);
 };
 
+// The outcome as one word: the terminal stage's name, except "busy" for a
+// job that never got the index lock (another job or process held it for
+// the whole lock wait) -- not a build failure.
+std::string_view ResultName(const JobOutcome& out);
+
 // "j-20261121T130501Z-3f9a1c": sortable by start time, unique per process run.
 std::string NewJobId();
 
 struct RebuildOptions {
   std::string job_id;          // empty = NewJobId()
   std::string trigger = "cli";
-  bool wait_for_lock = false;  // else fail at once with kBusy
+  // How long to wait for the index lock held by another job or process
+  // (polled, cancellable, within the job's timeout) before giving up with
+  // kBusy; zero fails at once.
+  std::chrono::milliseconds lock_wait{0};
 };
 
 // Thread-compatible: one Run per object.

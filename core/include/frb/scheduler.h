@@ -71,8 +71,12 @@ class Scheduler {
 
   // Takes a (new) config: parses schedules and zones, restores persisted
   // state on the first call and applies the misfire policy. On error nothing
-  // changes. Indexes gone from the config are forgotten.
+  // changes. Indexes gone from the config are forgotten. Failing to save the
+  // state (a full disk) is not an error here: see persist_status().
   Status Configure(const Config& config);
+  // The outcome of the last attempt to save the state file; while it fails,
+  // every Tick tries again, so it clears by itself once space returns.
+  Status persist_status() const;
 
   // Evaluates due runs at the clock's current time. The loop thread calls it;
   // tests call it directly after moving a FakeClock.
@@ -122,6 +126,7 @@ class Scheduler {
   std::string misfire_ = "run_once";
   std::chrono::seconds cooldown_{0};
   std::map<std::string, Entry> entries_;
+  Status persist_status_;
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;

@@ -10,12 +10,14 @@
 //     live.faiss -> live/index.faiss    stable path a plain FAISS program opens
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "frb/env.h"
+#include "frb/job_control.h"
 #include "frb/manifest.h"
 #include "frb/status.h"
 
@@ -32,6 +34,12 @@ class VersionStore {
   // Takes the per-index job lock. With wait=false, kBusy names the holder's
   // lock file when another job (in any process) holds it.
   Result<std::unique_ptr<FileLock>> Lock(bool wait);
+  // Takes the lock, waiting up to `wait` while another job or process
+  // holds it: the job shows as waiting_for_lock, polls the lock and
+  // `control` (cancel and the job's deadline end the wait). kBusy when the
+  // wait runs out.
+  Result<std::unique_ptr<FileLock>> LockWithin(std::chrono::milliseconds wait,
+                                               JobControl& control);
 
   // Removes every staging directory and stray temporary link. Call with the
   // lock held: no job can be using them then.
