@@ -464,8 +464,9 @@ void Parser::Listen(const MapView& m, const std::string& prefix,
   if (!String(m, "listen", prefix, false, &value)) return;
   auto hp = ParseHostPort(value);
   if (!hp.ok()) {
-    Add(ValueLoc(*m.Find("listen")), prefix + "listen: " + hp.status().message() +
-                                         " (want HOST:PORT with a port in 1..65535)");
+    Add(ValueLoc(*m.Find("listen")), prefix + "listen: expected HOST:PORT with a port in "
+                                                  "1..65535, got '" + value + "': " +
+                                                  hp.status().message());
     return;
   }
   *out = value;

@@ -290,17 +290,18 @@ void Loop::Advance(const ConnPtr& c) {
     }
     c->head = std::move(std::get<RequestHead>(parsed));
     c->head_len = end;
-    const uint64_t cap = static_cast<uint64_t>(limits_.max_body_bytes);
-    if (c->head.content_length && *c->head.content_length > cap) {
-      s_.counters_.body_too_large++;
-      return Refuse(c, 413, "request body of " + std::to_string(*c->head.content_length) +
-                                " bytes exceeds the limit of " + std::to_string(cap));
-    }
+    // Authentication first: an unauthenticated client learns no limits.
     if (s_.head_check_) {
       if (auto refusal = s_.head_check_(c->head)) {
         s_.counters_.refused_early++;
         return Refuse(c, refusal->status, refusal->message, refusal->headers);
       }
+    }
+    const uint64_t cap = static_cast<uint64_t>(limits_.max_body_bytes);
+    if (c->head.content_length && *c->head.content_length > cap) {
+      s_.counters_.body_too_large++;
+      return Refuse(c, 413, "request body of " + std::to_string(*c->head.content_length) +
+                                " bytes exceeds the limit of " + std::to_string(cap));
     }
     c->state = Conn::State::kPrefetch;
   }
@@ -523,6 +524,18 @@ Result<int> HttpServer::Bind(const HostPort& address) {
 
 Status HttpServer::Run() {
   if (listen_fd_ < 0) return FailedPrecondition("HttpServer::Run before Bind");
+  if (!catch_all_) {
+    // Registered last, these answer every other request that may carry a
+    // body with 404 without reading it: httplib would otherwise buffer the
+    // body of an unknown route before finding that no route matches.
+    catch_all_ = true;
+    auto none = [](const httplib::Request&, httplib::Response& res,
+                   const httplib::ContentReader&) { res.status = 404; };
+    server_->Post(".*", none);
+    server_->Put(".*", none);
+    server_->Patch(".*", none);
+    server_->Delete(".*", none);
+  }
   if (wake_fd_ < 0) return IOError("eventfd failed");
   Loop loop(*this);
   return loop.Run();

@@ -70,9 +70,11 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // The routes (Get, Post, Delete, error and exception handlers) as
-  // cpp-httplib offers them. Routes registered here that take a body read
-  // it through httplib, bounded by the stream's cap; prefer PostBody.
+  // The routes (Get, error and exception handlers) as cpp-httplib offers
+  // them. Routes with a body must be PostBody/DeleteBody or take a
+  // ContentReader: Run adds catch-alls for POST, PUT, PATCH and DELETE
+  // that answer 404 without reading the body, and they shadow plain
+  // (non-reader) handlers of those methods.
   httplib::Server& routes();
   // POST route whose body (at most max_body_bytes, decoded) is read
   // before `handler` runs; beyond the cap the answer is 413.
@@ -105,6 +107,7 @@ class HttpServer {
   HeadCheck head_check_;
   httplib::Server::Handler error_handler_;
   ServerCounters counters_;
+  bool catch_all_ = false;
   int listen_fd_ = -1;
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false};

@@ -713,6 +713,21 @@ TEST_F(SearchdTest, RateLimitAnswers429) {
   EXPECT_GE(limited, 25);
 }
 
+// A rate under one request per second still admits one request per period
+// (a burst of one), not none.
+TEST_F(SearchdTest, FractionalRateLimitAdmitsOneRequestPerPeriod) {
+  Publish(1);
+  auto srv = Start({"--rate-limit", "0.5"});
+  MiniHttpClient c(srv->port());
+  ASSERT_TRUE(WaitReady(c)) << srv->Log();
+  const std::string body = "{\"vector\":" + VectorJson(queries_.data()) + "}";
+  EXPECT_EQ(c.Post(kSearchPath, body).status, 200);
+  EXPECT_EQ(c.Post(kSearchPath, body).status, 429);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  EXPECT_EQ(c.Post(kSearchPath, body).status, 200);
+  EXPECT_EQ(c.Post(kSearchPath, body).status, 429);
+}
+
 TEST_F(SearchdTest, MetricsPassPromtool) {
   Publish(1);
   auto srv = Start();
