@@ -229,6 +229,7 @@ int Main(int argc, char** argv) {
                       JoinPath(dir, "searchd.log"));
   searchd.port = WaitPort(env, searchd.pid, port_file, 20);
   const std::string rlog = JoinPath(dir, "rebuildd.log");
+  (void)env->RemoveFile(rlog);  // a stale "listening on" must not be read before the child's
   rebuildd.pid = Spawn({bin_dir + "/daemon/rebuildd/faiss-rebuildd", "--config", config,
                         "--listen", "127.0.0.1:0"},
                        rlog);
