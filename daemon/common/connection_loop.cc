@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -261,33 +262,76 @@ void Loop::Dispatch(const ConnPtr& c) {
 }
 
 void Loop::Serve(const ConnPtr& c) {
-  const RequestHead& h = c->head;
   const uint64_t cap = static_cast<uint64_t>(limits_.max_body_bytes);
-  // A chunked body's framing costs a few bytes per chunk; the decoded cap
-  // is exact where routes read through PostBody, this bounds the rest.
-  const uint64_t limit = h.chunked ? cap + cap / 16 + 4096 : h.content_length.value_or(0);
   const auto write_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(limits_.request_timeout);
-  bool keep = false;
-  {
-    ConnStream stream(c->fd, std::move(c->buf), c->head_len, limit, h.chunked,
-                      c->request_deadline, write_timeout);
-    // A chunked body's end is httplib's to find: never reuse such a connection.
-    const bool close = s_.stop_ || h.chunked;
-    bool closed_by_client = false;
-    const bool ok = s_.server_->process_request(stream, close, closed_by_client, nullptr);
-    if (CurrentStreamState()->body_too_large) s_.counters_.body_too_large++;
-    keep = ok && !close && !closed_by_client && !stream.failed() &&
-           stream.body_read() == h.content_length.value_or(0);
-    c->buf = stream.TakeLeftover();
-  }
-  if (keep) {
+  for (;;) {
+    const RequestHead& h = c->head;
+    // A chunked body's framing costs a few bytes per chunk; the decoded cap
+    // is exact where routes read through PostBody, this bounds the rest.
+    const uint64_t limit = h.chunked ? cap + cap / 16 + 4096 : h.content_length.value_or(0);
+    bool keep = false;
+    {
+      ConnStream stream(c->fd, std::move(c->buf), c->head_len, limit, h.chunked,
+                        c->request_deadline, write_timeout);
+      // A chunked body's end is httplib's to find: never reuse such a connection.
+      const bool close = s_.stop_ || h.chunked;
+      bool closed_by_client = false;
+      const bool ok = s_.server_->process_request(stream, close, closed_by_client, nullptr);
+      if (CurrentStreamState()->body_too_large) s_.counters_.body_too_large++;
+      keep = ok && !close && !closed_by_client && !stream.failed() &&
+             stream.body_read() == h.content_length.value_or(0);
+      c->buf = stream.TakeLeftover();
+    }
+    if (!keep) {
+      StartDrain(c);
+      break;
+    }
     c->state = Conn::State::kIdle;
     c->deadline = Clock::now() + limits_.keepalive_timeout;
-  } else {
-    StartDrain(c);
+    if (!NextRequestReady(c)) break;
   }
   Return(c);
+}
+
+// A keep-alive client usually sends its next request right after reading
+// the answer: waiting a moment for it here saves two thread hand-offs per
+// request. Only a complete, unremarkable head is served on: anything else
+// (partial, refused, still waiting for body bytes) goes back to the loop.
+bool Loop::NextRequestReady(const ConnPtr& c) {
+  constexpr int kWaitMs = 2;
+  const size_t cap = static_cast<size_t>(limits_.max_header_bytes) + kPrefetchBytes;
+  if (c->buf.empty()) {
+    pollfd p{c->fd, POLLIN, 0};
+    if (s_.stop_ || ::poll(&p, 1, kWaitMs) <= 0) return false;
+  }
+  char chunk[16 * 1024];
+  while (c->buf.size() <= cap) {
+    const ssize_t n = ::recv(c->fd, chunk, std::min(sizeof(chunk), cap + 1 - c->buf.size()), 0);
+    if (n <= 0) break;  // EAGAIN, or EOF/error for the loop to see
+    c->buf.append(chunk, static_cast<size_t>(n));
+  }
+  if (c->buf.empty()) return false;
+  c->state = Conn::State::kHead;
+  c->request_deadline = c->deadline = Clock::now() + limits_.request_timeout;
+  const size_t max = static_cast<size_t>(limits_.max_header_bytes);
+  const size_t end =
+      FindHeadEnd(std::string_view(c->buf).substr(0, std::min(c->buf.size(), max + 4)));
+  if (end == 0 || end > max) return false;
+  auto parsed = ParseRequestHead(std::string_view(c->buf).substr(0, end),
+                                 limits_.max_header_count);
+  auto* head = std::get_if<RequestHead>(&parsed);
+  if (head == nullptr || (head->content_length &&
+                           *head->content_length > static_cast<uint64_t>(limits_.max_body_bytes)) ||
+      (s_.head_check_ && s_.head_check_(*head)))
+    return false;
+  uint64_t want = 0;
+  if (head->content_length && !head->expect_continue)
+    want = std::min<uint64_t>(*head->content_length, kPrefetchBytes);
+  if (c->buf.size() - end < want) return false;
+  c->head = std::move(*head);
+  c->head_len = end;
+  return true;
 }
 
 void Loop::Return(ConnPtr c) {
@@ -307,7 +351,8 @@ void Loop::TakeReturned() {
   }
   for (auto& c : back) {
     Watch(c);
-    if (c->state == Conn::State::kIdle && !c->buf.empty()) Advance(c);  // pipelined
+    // A head that arrived while a worker held the connection.
+    if (c->state != Conn::State::kDrain && !c->buf.empty()) Advance(c);
   }
 }
 

@@ -64,6 +64,7 @@ class Loop {
   void Close(const ConnPtr& c);
   void Dispatch(const ConnPtr& c);
   void Serve(const ConnPtr& c);  // on a worker
+  bool NextRequestReady(const ConnPtr& c);  // on a worker
   void Return(ConnPtr c);        // from a worker
   void TakeReturned();
   void Expire();

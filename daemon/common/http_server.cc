@@ -31,6 +31,11 @@ void RaiseFileLimit(int connections) {
 }  // namespace
 
 
+bool BodyTimedOut() {
+  const StreamState* st = CurrentStreamState();
+  return st != nullptr && st->timed_out;
+}
+
 HttpServer::HttpServer(ServerOptions options)
     : options_(std::move(options)), server_(std::make_unique<Server>()) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

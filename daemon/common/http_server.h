@@ -42,8 +42,9 @@ struct Refusal {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// Called on the loop thread for every complete head; must be fast and
-// must not block. nullopt lets the request through.
+// Called for every complete head, on the loop thread or on a worker
+// reading a keep-alive connection's next request: must be thread-safe,
+// fast and non-blocking. nullopt lets the request through.
 using HeadCheck = std::function<std::optional<Refusal>(const RequestHead&)>;
 
 // Handler of a route whose body is read (capped) before it runs.
@@ -60,6 +61,10 @@ struct ServerCounters {
 };
 
 class Server;
+
+// On a worker: true when the body of the request it serves stopped
+// arriving at the request's deadline (answer 408, not 400).
+bool BodyTimedOut();
 
 // Thread safety: register routes and the HeadCheck before Run; Run on one
 // thread; Stop from any thread (also before Run). Handlers run on workers.

@@ -167,6 +167,8 @@ void SearchServer::Routes() {
     if (received > cap)
       return finish(413, ErrorBody("request body exceeds the limit of " + std::to_string(cap) +
                                    " bytes"));
+    if (!read && http::BodyTimedOut())
+      return finish(408, ErrorBody("request body not received within the request timeout"));
     auto parsed = parser.Finish();
     if (!parsed.ok()) return finish(400, ErrorBody(parsed.status().message()));
     if (!read) return finish(400, ErrorBody("request body not received"));
