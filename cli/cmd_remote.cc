@@ -122,7 +122,7 @@ std::optional<JobOutcome> FollowJob(const GlobalOptions& g, DaemonClient& c, con
   JobSnapshot seen;
   Json job;
   for (;;) {
-    auto j = CallOrFail(c, "GET", "/api/v1/jobs/" + id, rc);
+    auto j = CallOrFail(c, "GET", "/api/v1/jobs/" + PathSegment(id), rc);
     if (!j) {
       if (tty) std::fprintf(stderr, "\n");
       return std::nullopt;
@@ -173,13 +173,27 @@ std::optional<std::string> Enqueue(DaemonClient& c, const std::string& path,
   return id;
 }
 
+// Index names follow the config's rule (IsValidIndexName); any other NAME
+// is refused before it reaches a URL. Returns true (with *rc set) when bad.
+bool BadName(const std::string& name, int* rc) {
+  if (IsValidIndexName(name)) return false;
+  *rc = Fail(kExitUsage, "'" + name + "' is not an index name (1-64 of A-Z a-z 0-9 . _ -, "
+                         "starting with a letter or digit)");
+  return true;
+}
+
+std::string IndexPath(const std::string& name, const std::string& tail = "") {
+  return "/api/v1/indexes/" + PathSegment(name) + tail;
+}
+
 }  // namespace
 
 int CmdStatusRemote(const GlobalOptions& g, const std::string& name) {
   int rc = kExitOk;
+  if (!name.empty() && BadName(name, &rc)) return rc;
   auto c = OpenOrFail(g, &rc);
   if (!c) return rc;
-  auto r = CallOrFail(*c, "GET", name.empty() ? "/api/v1/status" : "/api/v1/indexes/" + name, &rc);
+  auto r = CallOrFail(*c, "GET", name.empty() ? "/api/v1/status" : IndexPath(name), &rc);
   if (!r) return rc;
   if (!r->ok()) return Fail(kExitError, r->Error());
   if (g.json) {
@@ -198,10 +212,11 @@ int CmdStatusRemote(const GlobalOptions& g, const std::string& name) {
 
 int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait) {
   int rc = kExitOk;
+  if (BadName(name, &rc)) return rc;
   auto c = OpenOrFail(g, &rc);
   if (!c) return rc;
   // The trigger shows as "cli" in the job record.
-  auto id = Enqueue(*c, "/api/v1/indexes/" + name + "/rebuild", R"({"trigger": "cli"})", &rc);
+  auto id = Enqueue(*c, IndexPath(name, "/rebuild"), R"({"trigger": "cli"})", &rc);
   if (!id) return rc;
   if (!wait) {
     if (g.json) PrintJson(Json(Json::Object{{"job_id", *id}, {"index", name}}));
@@ -216,9 +231,10 @@ int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait)
 
 int CmdBackupListRemote(const GlobalOptions& g, const std::string& name) {
   int rc = kExitOk;
+  if (BadName(name, &rc)) return rc;
   auto c = OpenOrFail(g, &rc);
   if (!c) return rc;
-  auto r = CallOrFail(*c, "GET", "/api/v1/indexes/" + name + "/backups", &rc);
+  auto r = CallOrFail(*c, "GET", IndexPath(name, "/backups"), &rc);
   if (!r) return rc;
   if (!r->ok()) return Fail(kExitError, r->Error());
   if (const Json* broken = r->json.Find("broken"); broken && broken->is_array())
@@ -233,9 +249,10 @@ int CmdBackupListRemote(const GlobalOptions& g, const std::string& name) {
 
 int CmdBackupCreateRemote(const GlobalOptions& g, const std::string& name) {
   int rc = kExitOk;
+  if (BadName(name, &rc)) return rc;
   auto c = OpenOrFail(g, &rc);
   if (!c) return rc;
-  auto id = Enqueue(*c, "/api/v1/indexes/" + name + "/backups", "", &rc);
+  auto id = Enqueue(*c, IndexPath(name, "/backups"), "", &rc);
   if (!id) return rc;
   auto out = FollowJob(g, *c, *id, "backing up '" + name + "'", &rc);
   if (!out) return rc;
@@ -248,10 +265,11 @@ int CmdBackupCreateRemote(const GlobalOptions& g, const std::string& name) {
 
 int CmdRestoreRemote(const GlobalOptions& g, const std::string& name, const std::string& version) {
   int rc = kExitOk;
+  if (BadName(name, &rc)) return rc;
   auto c = OpenOrFail(g, &rc);
   if (!c) return rc;
   Json body(Json::Object{{"version", version}});
-  auto id = Enqueue(*c, "/api/v1/indexes/" + name + "/restore", body.Dump(), &rc);
+  auto id = Enqueue(*c, IndexPath(name, "/restore"), body.Dump(), &rc);
   if (!id) return rc;
   auto out = FollowJob(g, *c, *id, "restoring '" + name + "' to " + version, &rc);
   if (!out) return rc;
@@ -294,7 +312,7 @@ int CmdJobShowRemote(const GlobalOptions& g, const std::string& id) {
   int rc = kExitOk;
   auto c = OpenOrFail(g, &rc);
   if (!c) return rc;
-  auto r = CallOrFail(*c, "GET", "/api/v1/jobs/" + id, &rc);
+  auto r = CallOrFail(*c, "GET", "/api/v1/jobs/" + PathSegment(id), &rc);
   if (!r) return rc;
   if (!r->ok()) return Fail(kExitError, r->Error());
   const Json& j = r->json;
@@ -339,7 +357,7 @@ int CmdCancelRemote(const GlobalOptions& g, const std::string& id) {
   int rc = kExitOk;
   auto c = OpenOrFail(g, &rc);
   if (!c) return rc;
-  auto r = CallOrFail(*c, "DELETE", "/api/v1/jobs/" + id, &rc);
+  auto r = CallOrFail(*c, "DELETE", "/api/v1/jobs/" + PathSegment(id), &rc);
   if (!r) return rc;
   if (!r->ok()) return Fail(kExitError, r->Error());
   if (g.json) {

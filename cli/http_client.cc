@@ -3,9 +3,10 @@
 #include <httplib.h>
 
 #include <cctype>
-#include <charconv>
 #include <fstream>
 #include <sstream>
+
+#include "frb/host_port.h"
 
 namespace frb::cli {
 namespace {
@@ -20,33 +21,20 @@ std::string NormalizeUrl(std::string url) {
   if (scheme != "http" && scheme != "https") return "";
   std::string rest = url.substr(scheme_end + 3);
   if (rest.empty() || rest.find_first_of("/?#@ ") != std::string::npos) return "";
-  size_t colon = rest.rfind(':');
-  if (rest.front() == '[') {
-    size_t close = rest.find(']');
-    if (close == std::string::npos || close == 1) return "";
-    colon = close + 1 < rest.size() && rest[close + 1] == ':' ? close + 1 : std::string::npos;
-    if (close + 1 < rest.size() && colon == std::string::npos) return "";
-  } else if (colon == 0) {
+  // HOST:PORT, or HOST alone with the scheme's port.
+  if (!ParseHostPort(rest).ok() &&
+      !ParseHostPort(rest + (scheme == "https" ? ":443" : ":80")).ok())
     return "";
-  }
-  if (colon != std::string::npos) {
-    int port = -1;
-    const char* b = rest.data() + colon + 1;
-    const char* e = rest.data() + rest.size();
-    auto [end, ec] = std::from_chars(b, e, port);
-    if (b == e || ec != std::errc() || end != e || port <= 0 || port > 65535) return "";
-  }
   return url;
 }
 
-// A wildcard listen address is reached through loopback.
+// A wildcard listen address is reached through loopback. Empty when
+// `listen` is not HOST:PORT.
 std::string UrlForListen(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  std::string port = colon == std::string::npos ? "" : listen.substr(colon);
-  if (host.empty() || host == "0.0.0.0" || host == "*") host = "127.0.0.1";
-  if (host == "[::]" || host == "::") host = "[::1]";
-  return "http://" + host + port;
+  auto hp = ParseHostPort(listen);
+  if (!hp.ok()) return "";
+  if (IsWildcardHost(hp->host)) hp->host = hp->host.find(':') != std::string::npos ? "::1" : "127.0.0.1";
+  return "http://" + hp->ToString();
 }
 
 std::string ReadToken(const std::string& path) {
@@ -74,6 +62,24 @@ std::string Describe(httplib::Error e) {
 }
 
 }  // namespace
+
+std::string PathSegment(std::string_view segment) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : segment) {
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                            c == '~';
+    if (unreserved) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
 
 std::string HttpReply::Error() const {
   if (json.is_object() && !json.GetString("error").empty()) return json.GetString("error");

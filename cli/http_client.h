@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "cli.h"
 
@@ -21,6 +22,11 @@ struct HttpReply {
   // The daemon's {"error": ...} message, else "HTTP <status>" and the body.
   std::string Error() const;
 };
+
+// `segment` percent-encoded for one URL path segment: everything but
+// RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~) becomes %XX, so a
+// '/', '?' or '#' in it cannot change the request's route.
+std::string PathSegment(std::string_view segment);
 
 class DaemonClient {
  public:

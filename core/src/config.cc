@@ -23,6 +23,16 @@ std::string_view MetricName(Metric m) {
   return "unknown";
 }
 
+HttpLimits DefaultSearchLimits() {
+  HttpLimits l;
+  l.max_connections = 4096;
+  l.request_timeout = std::chrono::seconds(10);
+  l.max_body_bytes = 64 << 20;  // a batch at the limit with long decimal floats
+  return l;
+}
+
+bool IsValidIndexName(std::string_view name) { return config_internal::IsValidIndexName(name); }
+
 const IndexConfig* Config::FindIndex(std::string_view name) const {
   for (const IndexConfig& index : indexes) {
     if (index.name == name) return &index;
@@ -248,6 +258,17 @@ http:
   # File holding the bearer token required by mutating API calls;
   # empty means no token (keep listen on loopback then).
   token_file: /etc/faiss-rebuild/api-token
+  # Protections against slow or oversized requests (both servers take
+  # the same keys): open connections (the excess is refused with 503),
+  # the time for a whole request (headers and body; 408 after it), idle
+  # time between keep-alive requests, request head size and line count
+  # (431 beyond), and the body (413 beyond, chunked or not).
+  max_connections: 256
+  request_timeout: "30s"
+  keepalive_timeout: "5s"
+  max_header_bytes: 16384
+  max_header_count: 100
+  max_body_bytes: 65536
 
 search_server:
   # Where faiss-searchd answers k-NN queries, as HOST:PORT.
@@ -255,6 +276,9 @@ search_server:
   # Ask faiss-rebuildd (at http.listen, with http.token_file) to verify
   # and repair an index whose live version fails verification.
   report_corruption: true
+  max_connections: 4096
+  request_timeout: "10s"
+  max_body_bytes: 67108864
 
 scheduler:
   # IANA time zone for schedules of indexes that set none themselves.

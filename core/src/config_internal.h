@@ -21,7 +21,6 @@ std::string CheckFactory(int dim, Metric metric, const std::string& factory,
 std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
                         int dim);
 bool IsValidIndexName(std::string_view name);
-bool IsValidListen(std::string_view address);
 std::string ClosestKey(std::string_view key,
                        std::span<const std::string_view> known);
 std::string Lower(std::string_view s);

@@ -18,6 +18,7 @@
 #include "config_internal.h"
 #include "frb/config.h"
 #include "frb/cron.h"
+#include "frb/host_port.h"
 #include "frb/timezone.h"
 
 namespace frb {
@@ -31,8 +32,12 @@ using Keys = std::span<const std::string_view>;
 constexpr std::string_view kTopKeys[] = {
     "data_dir",  "backup_dir", "http",   "search_server",
     "scheduler", "defaults",   "indexes", "scrub"};
-constexpr std::string_view kHttpKeys[] = {"listen", "token_file"};
-constexpr std::string_view kSearchServerKeys[] = {"listen", "report_corruption"};
+constexpr std::string_view kHttpKeys[] = {
+    "listen", "token_file", "max_connections", "request_timeout", "keepalive_timeout",
+    "max_header_bytes", "max_header_count", "max_body_bytes"};
+constexpr std::string_view kSearchServerKeys[] = {
+    "listen", "report_corruption", "max_connections", "request_timeout",
+    "keepalive_timeout", "max_header_bytes", "max_header_count", "max_body_bytes"};
 constexpr std::string_view kSchedulerKeys[] = {
     "timezone", "max_concurrent_builds", "failure_cooldown", "misfire",
     "lock_wait"};
@@ -280,6 +285,7 @@ class Parser {
                 const std::string& prefix, bool allow_zero,
                 std::chrono::seconds* out);
   void Listen(const MapView& m, const std::string& prefix, std::string* out);
+  void Limits(const MapView& m, const std::string& prefix, HttpLimits* out);
   void Timezone(const MapView& m, const std::string& prefix, std::string* out);
 
   void ParseScheduler(const MapView& m, SchedulerConfig* s);
@@ -460,13 +466,23 @@ void Parser::Listen(const MapView& m, const std::string& prefix,
                     std::string* out) {
   std::string value;
   if (!String(m, "listen", prefix, false, &value)) return;
-  if (!config_internal::IsValidListen(value)) {
-    Add(ValueLoc(*m.Find("listen")),
-        prefix + "listen: expected HOST:PORT with a port in 1..65535, got '" +
-            value + "'");
+  auto hp = ParseHostPort(value);
+  if (!hp.ok()) {
+    Add(ValueLoc(*m.Find("listen")), prefix + "listen: expected HOST:PORT with a port in "
+                                                  "1..65535, got '" + value + "': " +
+                                                  hp.status().message());
     return;
   }
   *out = value;
+}
+
+void Parser::Limits(const MapView& m, const std::string& prefix, HttpLimits* out) {
+  SetInt(m, "max_connections", prefix, 1, 1 << 20, &out->max_connections);
+  Duration(m, "request_timeout", prefix, false, &out->request_timeout);
+  Duration(m, "keepalive_timeout", prefix, false, &out->keepalive_timeout);
+  SetInt(m, "max_header_bytes", prefix, 1024, 1 << 20, &out->max_header_bytes);
+  SetInt(m, "max_header_count", prefix, 8, 10000, &out->max_header_count);
+  SetInt(m, "max_body_bytes", prefix, 1024, int64_t{1} << 32, &out->max_body_bytes);
 }
 
 void Parser::Timezone(const MapView& m, const std::string& prefix,
@@ -501,6 +517,7 @@ void Parser::Parse(std::string_view yaml, Config* cfg) {
   if (const Entry* e = top->Find("http")) {
     if (auto http = View(*e, "http", kHttpKeys)) {
       Listen(*http, "http.", &cfg->http_listen);
+      Limits(*http, "http.", &cfg->http_limits);
       Path(*http, "token_file", "http.", true, &cfg->http_token_file);
     }
   }
@@ -508,6 +525,7 @@ void Parser::Parse(std::string_view yaml, Config* cfg) {
     if (auto server = View(*e, "search_server", kSearchServerKeys)) {
       Listen(*server, "search_server.", &cfg->search_listen);
       SetBool(*server, "report_corruption", "search_server.", &cfg->search_report_corruption);
+      Limits(*server, "search_server.", &cfg->search_limits);
     }
   }
   if (const Entry* e = top->Find("scheduler")) {

@@ -119,21 +119,6 @@ bool IsValidIndexName(std::string_view name) {
   return true;
 }
 
-// "host:port" or "[v6]:port" with a port in 1..65535; the host itself is
-// left to the resolver at bind time.
-bool IsValidListen(std::string_view address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return false;
-  std::string_view port = address.substr(colon + 1);
-  if (port.empty() || port.size() > 5) return false;
-  int value = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + (c - '0');
-  }
-  return value >= 1 && value <= 65535;
-}
-
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {

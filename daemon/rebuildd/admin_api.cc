@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 
 #include "daemon.h"
 #include "frb/backup.h"
@@ -37,49 +36,48 @@ int HttpCodeFor(const Status& s) {
 
 }  // namespace
 
-AdminServer::AdminServer(Daemon& daemon) : daemon_(daemon) { Routes(); }
+namespace {
+
+http::ServerOptions Options(const Daemon& daemon) {
+  http::ServerOptions o;
+  o.limits = daemon.config()->http_limits;
+  o.threads = 8;
+  return o;
+}
+
+}  // namespace
+
+AdminServer::AdminServer(Daemon& daemon) : daemon_(daemon), http_(Options(daemon)) { Routes(); }
 
 AdminServer::~AdminServer() { Stop(); }
 
-Result<int> AdminServer::Bind(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return InvalidArgument("listen address '" + listen + "' has no port");
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  int port = -1;
-  std::string_view p(listen.data() + colon + 1, listen.size() - colon - 1);
-  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-  if (ec != std::errc() || end != p.data() + p.size() || port < 0 || port > 65535)
-    return InvalidArgument("listen address '" + listen + "' has a bad port");
-  int bound = port == 0 ? server_.bind_to_any_port(host) : (server_.bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) return IOError("cannot bind " + listen + " (in use, or bad address)");
-  return bound;
-}
+Result<int> AdminServer::Bind(const HostPort& listen) { return http_.Bind(listen); }
 
-void AdminServer::Serve() {
-  thread_ = std::thread([this] { server_.listen_after_bind(); });
-}
+void AdminServer::Serve() { http_.Start(); }
 
-void AdminServer::Stop() {
-  server_.stop();
-  if (thread_.joinable()) thread_.join();
-}
+void AdminServer::Stop() { http_.Stop(); }
 
 void AdminServer::Routes() {
-  server_.set_payload_max_length(kMaxBodyBytes);
-  // httplib answers oversized bodies, unknown routes and bad methods itself;
-  // give those a JSON body too, without touching ours.
-  server_.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+  httplib::Server& server_ = http_.routes();
+  const size_t max_body = static_cast<size_t>(http_.options().limits.max_body_bytes);
+  // Errors httplib or the server answer themselves get a JSON body too.
+  http_.set_error_handler([max_body](const httplib::Request&, httplib::Response& res) {
     std::string msg = res.status == 404   ? "no such endpoint"
                       : res.status == 413 ? "request body too large (limit " +
-                                                std::to_string(kMaxBodyBytes) + " bytes)"
+                                                std::to_string(max_body) + " bytes)"
                       : res.status == 405 ? "method not allowed"
                                           : "request failed (HTTP " + std::to_string(res.status) + ")";
     SendError(res, res.status, msg);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  });
+  // Mutating requests without the token are refused from their head, before
+  // any of their body is read.
+  http_.set_head_check([this](const http::RequestHead& head) -> std::optional<http::Refusal> {
+    if (!head.Mutating()) return std::nullopt;
+    const std::string given = head.Header("Authorization");
+    if (daemon_.auth().Check(given)) return std::nullopt;
+    return http::Refusal{401, given.empty() ? "missing bearer token" : "wrong bearer token",
+                         {{"WWW-Authenticate", "Bearer"}}};
+  });
   server_.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown exception";
@@ -129,12 +127,13 @@ void AdminServer::Routes() {
                 if (!j.ok()) return SendError(res, HttpCodeFor(j.status()), j.status().message());
                 SendJson(res, 200, *j);
               });
-  server_.Post(R"(/api/v1/indexes/([^/]+)/rebuild)",
-               [this, authorized](const httplib::Request& req, httplib::Response& res) {
+  http_.PostBody(R"(/api/v1/indexes/([^/]+)/rebuild)",
+               [this, authorized](const httplib::Request& req, httplib::Response& res,
+                                  const std::string& raw) {
                  if (!authorized(req, res)) return;
                  std::string trigger = "api";
-                 if (!req.body.empty()) {
-                   auto body = Json::Parse(req.body);
+                 if (!raw.empty()) {
+                   auto body = Json::Parse(raw);
                    if (!body.ok() || !body->is_object())
                      return SendError(res, 400, "body must be a JSON object: " +
                                                     (body.ok() ? std::string("got another type")
@@ -183,15 +182,17 @@ void AdminServer::Routes() {
                 SendJson(res, 200, Json(Json::Object{{"backups", std::move(all)},
                                                      {"broken", std::move(broken_j)}}));
               });
-  server_.Post(R"(/api/v1/indexes/([^/]+)/backups)",
-               [authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
+  http_.PostBody(R"(/api/v1/indexes/([^/]+)/backups)",
+               [authorized, enqueue](const httplib::Request& req, httplib::Response& res,
+                                     const std::string&) {
                  if (!authorized(req, res)) return;
                  enqueue(res, req.matches[1], "backup", "");
                });
-  server_.Post(R"(/api/v1/indexes/([^/]+)/restore)",
-               [this, authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
+  http_.PostBody(R"(/api/v1/indexes/([^/]+)/restore)",
+               [this, authorized, enqueue](const httplib::Request& req, httplib::Response& res,
+                                     const std::string& raw) {
                  if (!authorized(req, res)) return;
-                 auto body = Json::Parse(req.body);
+                 auto body = Json::Parse(raw);
                  if (!body.ok() || !body->is_object() || !body->Find("version") ||
                      !body->Find("version")->is_string())
                    return SendError(res, 400, "body must be {\"version\": \"<version id>\"}");
@@ -208,11 +209,12 @@ void AdminServer::Routes() {
                });
   // Verify (and repair) one index now: what faiss-searchd calls when a live
   // version fails its checksum, and what `faiss-rebuild verify` queues.
-  server_.Post(R"(/api/v1/indexes/([^/]+)/verify)",
-               [authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
+  http_.PostBody(R"(/api/v1/indexes/([^/]+)/verify)",
+               [authorized, enqueue](const httplib::Request& req, httplib::Response& res,
+                                     const std::string& raw) {
                  if (!authorized(req, res)) return;
-                 if (!req.body.empty()) {
-                   auto body = Json::Parse(req.body);
+                 if (!raw.empty()) {
+                   auto body = Json::Parse(raw);
                    if (!body.ok() || !body->is_object())
                      return SendError(res, 400, "body must be empty or a JSON object");
                    if (std::string why = body->GetString("reason"); !why.empty())
@@ -220,8 +222,8 @@ void AdminServer::Routes() {
                  }
                  enqueue(res, req.matches[1], "verify", "");
                });
-  server_.Post("/api/v1/verify", [this, authorized](const httplib::Request& req,
-                                                    httplib::Response& res) {
+  http_.PostBody("/api/v1/verify", [this, authorized](const httplib::Request& req,
+                                                      httplib::Response& res, const std::string&) {
     if (!authorized(req, res)) return;
     Json jobs = Json::MakeArray();
     for (const auto& ic : daemon_.config()->indexes) {
@@ -233,8 +235,9 @@ void AdminServer::Routes() {
     }
     SendJson(res, 202, Json(Json::Object{{"jobs", std::move(jobs)}}));
   });
-  server_.Post(R"(/api/v1/indexes/([^/]+)/rollback)",
-               [authorized, enqueue](const httplib::Request& req, httplib::Response& res) {
+  http_.PostBody(R"(/api/v1/indexes/([^/]+)/rollback)",
+               [authorized, enqueue](const httplib::Request& req, httplib::Response& res,
+                                     const std::string&) {
                  if (!authorized(req, res)) return;
                  enqueue(res, req.matches[1], "rollback", "");
                });
@@ -250,8 +253,9 @@ void AdminServer::Routes() {
     if (!info) return SendError(res, 404, "no job '" + std::string(req.matches[1]) + "'");
     SendJson(res, 200, info->ToJson());
   });
-  server_.Delete(R"(/api/v1/jobs/([^/]+))",
-                 [this, authorized](const httplib::Request& req, httplib::Response& res) {
+  http_.DeleteBody(R"(/api/v1/jobs/([^/]+))",
+                 [this, authorized](const httplib::Request& req, httplib::Response& res,
+                                    const std::string&) {
                    if (!authorized(req, res)) return;
                    std::string id = req.matches[1];
                    Status s = daemon_.runner().Cancel(id);
@@ -260,8 +264,8 @@ void AdminServer::Routes() {
                    auto info = daemon_.runner().Get(id);
                    SendJson(res, 202, info ? info->ToJson() : Json(Json::Object{{"job_id", id}}));
                  });
-  server_.Post("/api/v1/reload", [this, authorized](const httplib::Request& req,
-                                                    httplib::Response& res) {
+  http_.PostBody("/api/v1/reload", [this, authorized](const httplib::Request& req,
+                                                      httplib::Response& res, const std::string&) {
     if (!authorized(req, res)) return;
     daemon_.notifier().Reloading();
     std::vector<std::string> problems;

@@ -3,29 +3,27 @@
 // the Daemon each.
 #pragma once
 
-#include <httplib.h>
-
+#include <memory>
 #include <string>
-#include <thread>
 
 #include "frb/status.h"
+#include "http_server.h"
 
 namespace frb::rebuildd {
 
 class Daemon;
 
-// Thread-safe: httplib runs handlers on its own worker pool.
+// Thread-safe: handlers run on the HTTP server's workers.
 class AdminServer {
  public:
-  static constexpr size_t kMaxBodyBytes = 64 * 1024;
-
+  // Limits from the daemon's config (http:).
   explicit AdminServer(Daemon& daemon);
   ~AdminServer();  // Stop()
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
   // Binds HOST:PORT (port 0 = any free port) and returns the bound port.
-  Result<int> Bind(const std::string& listen);
+  Result<int> Bind(const HostPort& listen);
   // Serves on a background thread.
   void Serve();
   void Stop();
@@ -33,8 +31,7 @@ class AdminServer {
  private:
   void Routes();
   Daemon& daemon_;
-  httplib::Server server_;
-  std::thread thread_;
+  http::HttpServer http_;
 };
 
 }  // namespace frb::rebuildd

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "admin_api.h"
+#include "frb/host_port.h"
 #include "frb/manifest.h"
 #include "frb/rebuild.h"
 #include "frb/store.h"
@@ -17,10 +18,6 @@ namespace {
 constexpr auto kTickStale = std::chrono::seconds(10);
 // Below this much free space on the data dir's filesystem, not ready.
 constexpr uint64_t kMinFreeBytes = 1 << 20;
-
-std::string HostOf(const std::string& listen) {
-  return listen.substr(0, listen.rfind(':'));
-}
 
 }  // namespace
 
@@ -47,8 +44,10 @@ Status Daemon::Start() {
   if (!cfg.ok()) return cfg.status();
   std::string listen = options_.listen_override.empty() ? cfg->http_listen
                                                         : options_.listen_override;
+  auto address = ParseHostPort(listen, /*allow_port_zero=*/true);
+  if (!address.ok()) return InvalidArgument("--listen: " + address.status().message());
   FRB_ASSIGN_OR_RETURN(TokenAuth auth, TokenAuth::Load(cfg->http_token_file,
-                                                       !IsLoopbackHost(HostOf(listen)), listen));
+                                                       !IsLoopbackHost(address->host), listen));
   FRB_ASSIGN_OR_RETURN(auto data_lock, LockDataDir(env_, cfg->data_dir));
   auto shared = std::make_shared<const Config>(std::move(*cfg));
   {
@@ -67,12 +66,12 @@ Status Daemon::Start() {
   FRB_RETURN_IF_ERROR(scheduler_->Configure(*shared));
 
   server_ = std::make_unique<AdminServer>(*this);
-  FRB_ASSIGN_OR_RETURN(port_, server_->Bind(listen));
+  FRB_ASSIGN_OR_RETURN(port_, server_->Bind(*address));
   server_->Serve();
   scheduler_->Start();
   scrubber_ = std::make_unique<Scrubber>(env_, [this] { return config(); }, scheduler_.get());
   scrubber_->Start();
-  spdlog::info("listening on {}:{}", HostOf(listen), port_);
+  spdlog::info("listening on {}:{}", address->UrlHost(), port_);
   spdlog::info("config {}: {} indexes, data dir {}, max_concurrent_builds {}, auth {}",
                shared->path, shared->indexes.size(), shared->data_dir,
                shared->scheduler.max_concurrent_builds, auth.enabled() ? "token" : "none");
@@ -128,7 +127,10 @@ Status Daemon::Reload(std::vector<std::string>* problems) {
     auto old = config();
     std::string listen = options_.listen_override.empty() ? cfg->http_listen
                                                           : options_.listen_override;
-    auto auth = TokenAuth::Load(cfg->http_token_file, !IsLoopbackHost(HostOf(listen)), listen);
+    auto address = ParseHostPort(listen, /*allow_port_zero=*/true);
+    auto auth = address.ok() ? TokenAuth::Load(cfg->http_token_file,
+                                               !IsLoopbackHost(address->host), listen)
+                             : Result<TokenAuth>(address.status());
     // A new data dir is locked before anything uses it; the old lock is
     // released only once the new config is in place.
     std::unique_ptr<FileLock> new_lock;

@@ -8,12 +8,6 @@
 
 namespace frb::rebuildd {
 
-bool IsLoopbackHost(std::string_view host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
 Result<TokenAuth> TokenAuth::Load(const std::string& path, bool required,
                                   std::string_view listen) {
   TokenAuth auth;

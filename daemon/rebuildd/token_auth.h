@@ -8,9 +8,6 @@
 
 namespace frb::rebuildd {
 
-// True for 127.0.0.0/8, ::1 and "localhost" (the host part of HOST:PORT).
-bool IsLoopbackHost(std::string_view host);
-
 // Thread safety: immutable after Load; Check may be called from any thread.
 class TokenAuth {
  public:

@@ -21,6 +21,7 @@
 #include "frb/build_info.h"
 #include "frb/config.h"
 #include "frb/env.h"
+#include "frb/host_port.h"
 #include "index_registry.h"
 #include "metrics.h"
 #include "reporter.h"
@@ -53,20 +54,6 @@ void NotifyReloading() {
                 "\nSTATUS=reloading the configuration").c_str());
 }
 
-// Splits "host:port"; the port must be 0..65535 (0 = ephemeral).
-bool ParseListen(const std::string& s, std::string* host, int* port) {
-  const auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  *host = s.substr(0, colon);
-  try {
-    size_t used = 0;
-    *port = std::stoi(s.substr(colon + 1), &used);
-    return used == s.size() - colon - 1 && *port >= 0 && *port <= 65535;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,7 +84,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"refuse", "unready"}));
   app.add_option("--rate-limit", sopt.rate_limit, "search requests per second (0 = off)");
   app.add_option("--threads", sopt.threads,
-                 "HTTP worker threads, one per open connection (0 = max(16, 4 x cores))");
+                 "HTTP worker threads running handlers (0 = max(16, 4 x cores))");
   app.add_option("--coalesce-max", sopt.coalesce_max,
                  "most concurrent single-vector searches run as one FAISS batch (1 = off)")
       ->check(CLI::Range(1, 1024));
@@ -138,13 +125,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (listen.empty()) listen = config->search_listen;
-  std::string host;
-  int port = 0;
-  if (!ParseListen(listen, &host, &port)) {
-    std::fprintf(stderr, "faiss-searchd: bad listen address '%s' (want HOST:PORT)\n",
-                 listen.c_str());
+  auto address = frb::ParseHostPort(listen, /*allow_port_zero=*/true);
+  if (!address.ok()) {
+    std::fprintf(stderr, "faiss-searchd: bad listen address: %s\n",
+                 address.status().message().c_str());
     return 2;
   }
+  sopt.http = config->search_limits;
 
   // A handler, not sigwait with blocked signals: libraries (OpenBLAS) start
   // threads before main with the signals unblocked, and the kernel may
@@ -180,7 +167,7 @@ int main(int argc, char** argv) {
                                  const frb::Status&) { reporter.Report(index); };
   frb::searchd::IndexRegistry registry(env, *config, ropt, &metrics);
   frb::searchd::SearchServer server(&registry, &metrics, sopt);
-  auto bound = server.Bind(host, port);
+  auto bound = server.Bind(*address);
   if (!bound.ok()) {
     std::fprintf(stderr, "faiss-searchd: %s\n", bound.status().ToString().c_str());
     return 1;
@@ -192,7 +179,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  spdlog::info("listening on {}:{} ({} indexes configured)", host, *bound,
+  spdlog::info("listening on {}:{} ({} indexes configured)", address->UrlHost(), *bound,
                config->indexes.size());
 
   // Indexes load on the watcher thread, so /healthz answers at once and

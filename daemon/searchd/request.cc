@@ -1,35 +1,13 @@
 #include "request.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "frb/json.h"
 
 namespace frb::searchd {
 namespace {
-
-// Appends one query vector, checking length and that every value is a
-// finite float (JSON has no NaN, but 1e39 overflows a float to Inf).
-Status AppendVector(const Json& v, int dim, std::string_view what,
-                    std::vector<float>* out) {
-  if (!v.is_array())
-    return InvalidArgument(std::string(what) + " must be an array of numbers");
-  if (static_cast<int64_t>(v.size()) != dim)
-    return InvalidArgument(std::string(what) + " has " + std::to_string(v.size()) +
-                           " values; the index dimension is " + std::to_string(dim));
-  for (size_t i = 0; i < v.as_array().size(); ++i) {
-    const Json& e = v.as_array()[i];
-    if (!e.is_number())
-      return InvalidArgument(std::string(what) + "[" + std::to_string(i) +
-                             "] is not a number");
-    const double d = e.as_double();
-    if (!std::isfinite(d) || std::fabs(d) > std::numeric_limits<float>::max())
-      return InvalidArgument(std::string(what) + "[" + std::to_string(i) +
-                             "] is not a finite 32-bit float");
-    out->push_back(static_cast<float>(d));
-  }
-  return Status::Ok();
-}
 
 Result<int> IntField(const Json& v, std::string_view key, int lo, int hi) {
   const double d = v.is_number() ? v.as_double() : std::nan("");
@@ -54,58 +32,290 @@ void AppendResults(Json& obj, int k, const float* d, const int64_t* l) {
 
 }  // namespace
 
-Result<SearchRequest> ParseSearchRequest(std::string_view body, const LoadedIndex& li,
-                                         const RequestLimits& limits) {
-  auto parsed = Json::Parse(body, 8);
-  if (!parsed.ok()) return InvalidArgument("malformed JSON: " + parsed.status().message());
-  const Json& j = *parsed;
-  if (!j.is_object()) return InvalidArgument("the body must be a JSON object");
-  SearchRequest req;
-  const Json* vector = nullptr;
-  const Json* vectors = nullptr;
-  for (const auto& [key, v] : j.as_object()) {
-    if (key == "vector") {
-      vector = &v;
-    } else if (key == "vectors") {
-      vectors = &v;
-    } else if (key == "k") {
-      FRB_ASSIGN_OR_RETURN(req.k, IntField(v, "k", 1, limits.max_k));
-    } else if (key == "nprobe") {
-      if (li.max_nprobe == 0)
-        return InvalidArgument("nprobe does not apply to this index (" + li.factory + ")");
-      FRB_ASSIGN_OR_RETURN(int p, IntField(v, "nprobe", 1, li.max_nprobe));
-      req.params.nprobe = p;
-    } else if (key == "efSearch") {
-      if (li.max_ef_search == 0)
-        return InvalidArgument("efSearch does not apply to this index (" + li.factory + ")");
-      FRB_ASSIGN_OR_RETURN(int e, IntField(v, "efSearch", 1, li.max_ef_search));
-      req.params.ef_search = e;
-    } else {
-      return InvalidArgument("unknown field '" + key +
-                             "' (expected vector or vectors, k, nprobe, efSearch)");
+// ---- SearchRequestParser: a state machine over the request grammar
+//   {"vector": [num, ...] | "vectors": [[num, ...], ...], "k": int,
+//    "nprobe": int, "efSearch": int}  (any order, each at most once)
+
+namespace {
+
+bool IsWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool StartsNumber(char c) { return c == '-' || (c >= '0' && c <= '9'); }
+bool InNumber(char c) {
+  return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+// A JSON value that is not a number: string, array, object, literal.
+bool StartsOtherValue(char c) {
+  return c == '"' || c == '[' || c == '{' || c == 't' || c == 'f' || c == 'n';
+}
+
+// RFC 8259 number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool ValidNumber(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+constexpr size_t kMaxToken = 512;
+
+}  // namespace
+
+SearchRequestParser::SearchRequestParser(const LoadedIndex& li, const RequestLimits& limits)
+    : li_(li), limits_(limits) {}
+
+std::string SearchRequestParser::What() const {
+  return req_.batch ? "vectors[" + std::to_string(req_.n) + "]" : "vector";
+}
+
+Status SearchRequestParser::Feed(std::string_view bytes) {
+  if (!error_.ok()) return error_;
+  for (char c : bytes) {
+    ++fed_;
+    Status s = Step(c);
+    if (!s.ok()) {
+      error_ = s;
+      return error_;
     }
   }
-  if ((vector == nullptr) == (vectors == nullptr))
-    return InvalidArgument("give exactly one of 'vector' and 'vectors'");
-  if (vector != nullptr) {
-    req.x.reserve(li.dim);
-    FRB_RETURN_IF_ERROR(AppendVector(*vector, li.dim, "vector", &req.x));
-    req.n = 1;
-    return req;
+  return Status::Ok();
+}
+
+Status SearchRequestParser::Step(char c) {
+  auto malformed = [&](std::string_view what) {
+    return InvalidArgument("malformed JSON: " + std::string(what) + " at byte " +
+                           std::to_string(fed_));
+  };
+  switch (st_) {
+    case St::kStart:
+      if (IsWs(c)) return Status::Ok();
+      if (c != '{') return InvalidArgument("the body must be a JSON object");
+      st_ = St::kKeyOrEnd;
+      return Status::Ok();
+    case St::kKeyOrEnd:
+    case St::kKey:
+      if (IsWs(c)) return Status::Ok();
+      if (c == '}' && st_ == St::kKeyOrEnd) {
+        st_ = St::kDone;
+        return Status::Ok();
+      }
+      if (c != '"') return malformed("expected a key");
+      token_.clear();
+      st_ = St::kKeyChars;
+      return Status::Ok();
+    case St::kKeyChars:
+      if (c == '"') {
+        st_ = St::kColon;
+        return Status::Ok();
+      }
+      if (c == '\\' || static_cast<unsigned char>(c) < 0x20 || token_.size() >= 64)
+        return InvalidArgument("unknown field (expected vector or vectors, k, nprobe, efSearch)");
+      token_.push_back(c);
+      return Status::Ok();
+    case St::kColon: {
+      if (IsWs(c)) return Status::Ok();
+      if (c != ':') return malformed("expected ':'");
+      if (token_ == "vector") field_ = Field::kVector;
+      else if (token_ == "vectors") field_ = Field::kVectors;
+      else if (token_ == "k") field_ = Field::kK;
+      else if (token_ == "nprobe") field_ = Field::kNprobe;
+      else if (token_ == "efSearch") field_ = Field::kEfSearch;
+      else
+        return InvalidArgument("unknown field '" + token_ +
+                               "' (expected vector or vectors, k, nprobe, efSearch)");
+      if (field_ == Field::kNprobe && li_.max_nprobe == 0)
+        return InvalidArgument("nprobe does not apply to this index (" + li_.factory + ")");
+      if (field_ == Field::kEfSearch && li_.max_ef_search == 0)
+        return InvalidArgument("efSearch does not apply to this index (" + li_.factory + ")");
+      bool& seen = seen_[static_cast<int>(field_)];
+      if (seen) return InvalidArgument("field '" + token_ + "' given twice");
+      seen = true;
+      if (seen_[static_cast<int>(Field::kVector)] && seen_[static_cast<int>(Field::kVectors)])
+        return InvalidArgument("give exactly one of 'vector' and 'vectors'");
+      st_ = St::kValue;
+      return Status::Ok();
+    }
+    case St::kValue:
+      if (IsWs(c)) return Status::Ok();
+      return StartValue(c);
+    case St::kAfterValue:
+      if (IsWs(c)) return Status::Ok();
+      if (c == ',') st_ = St::kKey;
+      else if (c == '}') st_ = St::kDone;
+      else return malformed("expected ',' or '}'");
+      return Status::Ok();
+    case St::kDone:
+      if (IsWs(c)) return Status::Ok();
+      return malformed("trailing bytes after the object");
+    case St::kOuterOrEnd:
+    case St::kOuter:
+      if (IsWs(c)) return Status::Ok();
+      if (c == ']' && st_ == St::kOuterOrEnd) {
+        if (req_.n == 0) return InvalidArgument("vectors must be a non-empty array of vectors");
+        st_ = St::kAfterValue;
+        return Status::Ok();
+      }
+      if (c == '[') {
+        if (req_.n >= limits_.max_batch)
+          return InvalidArgument("batch exceeds the limit of " +
+                                 std::to_string(limits_.max_batch) + " vectors");
+        elems_ = 0;
+        st_ = St::kElemOrEnd;
+        return Status::Ok();
+      }
+      if (StartsNumber(c) || StartsOtherValue(c))
+        return InvalidArgument(What() + " must be an array of numbers");
+      return malformed("expected a vector");
+    case St::kAfterOuter:
+      if (IsWs(c)) return Status::Ok();
+      if (c == ',') st_ = St::kOuter;
+      else if (c == ']') st_ = St::kAfterValue;
+      else return malformed("expected ',' or ']'");
+      return Status::Ok();
+    case St::kElemOrEnd:
+    case St::kElem:
+      if (IsWs(c)) return Status::Ok();
+      if (c == ']' && st_ == St::kElemOrEnd) return EndVector();
+      return StartElement(c);
+    case St::kAfterElem:
+      if (IsWs(c)) return Status::Ok();
+      if (c == ',') {
+        st_ = St::kElem;
+        return Status::Ok();
+      }
+      if (c == ']') return EndVector();
+      return malformed("expected ',' or ']'");
+    case St::kNumber:
+      if (InNumber(c)) {
+        if (token_.size() >= kMaxToken) return malformed("number too long");
+        token_.push_back(c);
+        return Status::Ok();
+      }
+      FRB_RETURN_IF_ERROR(EndNumber());
+      return Step(c);
   }
-  req.batch = true;
-  if (!vectors->is_array() || vectors->size() == 0)
-    return InvalidArgument("vectors must be a non-empty array of vectors");
-  if (static_cast<int64_t>(vectors->size()) > limits.max_batch)
-    return InvalidArgument("batch of " + std::to_string(vectors->size()) +
-                           " vectors exceeds the limit of " +
-                           std::to_string(limits.max_batch));
-  req.n = static_cast<int64_t>(vectors->size());
-  req.x.reserve(req.n * li.dim);
-  for (size_t i = 0; i < vectors->as_array().size(); ++i)
-    FRB_RETURN_IF_ERROR(AppendVector(vectors->as_array()[i], li.dim,
-                                     "vectors[" + std::to_string(i) + "]", &req.x));
-  return req;
+  return malformed("internal parser state");
+}
+
+Status SearchRequestParser::StartValue(char c) {
+  switch (field_) {
+    case Field::kVector:
+      if (c != '[') {
+        if (StartsNumber(c) || StartsOtherValue(c))
+          return InvalidArgument("vector must be an array of numbers");
+        return InvalidArgument("malformed JSON: expected a value at byte " + std::to_string(fed_));
+      }
+      req_.batch = false;
+      req_.x.reserve(li_.dim);
+      elems_ = 0;
+      st_ = St::kElemOrEnd;
+      return Status::Ok();
+    case Field::kVectors:
+      if (c != '[') {
+        if (StartsNumber(c) || StartsOtherValue(c))
+          return InvalidArgument("vectors must be a non-empty array of vectors");
+        return InvalidArgument("malformed JSON: expected a value at byte " + std::to_string(fed_));
+      }
+      req_.batch = true;
+      st_ = St::kOuterOrEnd;
+      return Status::Ok();
+    default:
+      if (StartsNumber(c)) {
+        token_.assign(1, c);
+        after_number_ = St::kAfterValue;
+        st_ = St::kNumber;
+        return Status::Ok();
+      }
+      if (StartsOtherValue(c)) {
+        const char* key = field_ == Field::kK ? "k" : field_ == Field::kNprobe ? "nprobe"
+                                                                               : "efSearch";
+        return InvalidArgument(std::string(key) + " must be an integer");
+      }
+      return InvalidArgument("malformed JSON: expected a value at byte " + std::to_string(fed_));
+  }
+}
+
+Status SearchRequestParser::StartElement(char c) {
+  if (elems_ >= li_.dim)
+    return InvalidArgument(What() + " has more than " + std::to_string(li_.dim) +
+                           " values; the index dimension is " + std::to_string(li_.dim));
+  if (StartsNumber(c)) {
+    token_.assign(1, c);
+    after_number_ = St::kAfterElem;
+    st_ = St::kNumber;
+    return Status::Ok();
+  }
+  if (StartsOtherValue(c))
+    return InvalidArgument(What() + "[" + std::to_string(elems_) + "] is not a number");
+  return InvalidArgument("malformed JSON: expected a number at byte " + std::to_string(fed_));
+}
+
+Status SearchRequestParser::EndNumber() {
+  if (!ValidNumber(token_))
+    return InvalidArgument("malformed JSON: bad number '" + token_ + "'");
+  double d = std::strtod(token_.c_str(), nullptr);  // JSON numbers are C-locale decimals
+  st_ = after_number_;
+  if (after_number_ == St::kAfterElem) {
+    if (!std::isfinite(d) || std::fabs(d) > std::numeric_limits<float>::max())
+      return InvalidArgument(What() + "[" + std::to_string(elems_) +
+                             "] is not a finite 32-bit float");
+    req_.x.push_back(static_cast<float>(d));
+    ++elems_;
+    return Status::Ok();
+  }
+  Json v(d);
+  if (field_ == Field::kK) {
+    FRB_ASSIGN_OR_RETURN(req_.k, IntField(v, "k", 1, limits_.max_k));
+  } else if (field_ == Field::kNprobe) {
+    FRB_ASSIGN_OR_RETURN(int p, IntField(v, "nprobe", 1, li_.max_nprobe));
+    req_.params.nprobe = p;
+  } else {
+    FRB_ASSIGN_OR_RETURN(int e, IntField(v, "efSearch", 1, li_.max_ef_search));
+    req_.params.ef_search = e;
+  }
+  return Status::Ok();
+}
+
+Status SearchRequestParser::EndVector() {
+  if (elems_ != li_.dim)
+    return InvalidArgument(What() + " has " + std::to_string(elems_) +
+                           " values; the index dimension is " + std::to_string(li_.dim));
+  ++req_.n;
+  st_ = req_.batch ? St::kAfterOuter : St::kAfterValue;
+  return Status::Ok();
+}
+
+Result<SearchRequest> SearchRequestParser::Finish() {
+  if (!error_.ok()) return error_;
+  if (st_ == St::kStart) return InvalidArgument("malformed JSON: empty body");
+  if (st_ != St::kDone) return InvalidArgument("malformed JSON: the body ends early");
+  if (seen_[static_cast<int>(Field::kVector)] == seen_[static_cast<int>(Field::kVectors)])
+    return InvalidArgument("give exactly one of 'vector' and 'vectors'");
+  return std::move(req_);
+}
+
+Result<SearchRequest> ParseSearchRequest(std::string_view body, const LoadedIndex& li,
+                                         const RequestLimits& limits) {
+  SearchRequestParser parser(li, limits);
+  FRB_RETURN_IF_ERROR(parser.Feed(body));
+  return parser.Finish();
 }
 
 std::string FormatSearchResponse(const LoadedIndex& li, const SearchRequest& req,

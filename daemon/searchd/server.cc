@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "frb/json.h"
+#include "http_server.h"
 #include "frb/manifest.h"
 
 namespace frb::searchd {
@@ -43,9 +44,25 @@ class InFlight {
 
 }  // namespace
 
+namespace {
+
+http::ServerOptions HttpOptions(const ServerOptions& o) {
+  http::ServerOptions h;
+  h.limits = o.http;
+  // Workers run handlers only (idle and slow connections wait in the
+  // connection loop), but a single-vector search blocks in the coalescer
+  // while its batch runs: max(16, 4 x cores) keeps the cores fed. The CPU
+  // is not oversubscribed by this: each single-query search runs one
+  // OpenMP thread (below), and only `cores` of them make progress at a time.
+  h.threads = o.threads > 0 ? o.threads : std::max(16, 4 * Cores());
+  return h;
+}
+
+}  // namespace
+
 SearchServer::SearchServer(IndexRegistry* registry, SearchMetrics* metrics,
                            ServerOptions options)
-    : http_(std::make_unique<httplib::Server>()),
+    : http_(std::make_unique<http::HttpServer>(HttpOptions(options))),
       registry_(registry),
       metrics_(metrics),
       options_(options) {
@@ -60,49 +77,24 @@ SearchServer::SearchServer(IndexRegistry* registry, SearchMetrics* metrics,
     // 1M x 128 IVF4096, one thread: 1.3 vs 1.5 ms at 2, 1.0 vs 1.4 ms at 4).
     SetBlasFromBatchesOf(2);
   }
-  // httplib gives each keep-alive connection a worker for its whole life, and
-  // a connection beyond the pool waits until another closes, so the pool is
-  // sized for connections, not cores: max(16, 4 x cores). The CPU is not
-  // oversubscribed by this: each single-query search runs one OpenMP thread
-  // (below), and only `cores` of them make progress at a time.
-  const int threads = options_.threads > 0 ? options_.threads : std::max(16, 4 * Cores());
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http_->set_keep_alive_max_count(10000);
-  http_->set_keep_alive_timeout(5);
-  http_->set_read_timeout(options_.timeout_s, 0);
-  http_->set_write_timeout(options_.timeout_s, 0);
-  http_->set_tcp_nodelay(true);
-  // A batch at the limit with long decimal floats stays far below this.
-  http_->set_payload_max_length(64u << 20);
   Routes();
 }
 
 SearchServer::~SearchServer() = default;
 
-Result<int> SearchServer::Bind(const std::string& host, int port) {
-  if (port == 0) {
-    int bound = http_->bind_to_any_port(host);
-    if (bound <= 0) return IOError("cannot bind " + host + ":0");
-    return bound;
-  }
-  if (!http_->bind_to_port(host, port))
-    return IOError("cannot bind " + host + ":" + std::to_string(port));
-  return port;
-}
+Result<int> SearchServer::Bind(const HostPort& address) { return http_->Bind(address); }
 
-Status SearchServer::Run() {
-  if (!http_->listen_after_bind()) return IOError("the HTTP server stopped with an error");
-  return Status::Ok();
-}
+Status SearchServer::Run() { return http_->Run(); }
 
-void SearchServer::Stop() { http_->stop(); }
+void SearchServer::Stop() { http_->Stop(); }
 
 void SearchServer::Routes() {
-  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  httplib::Server& routes = http_->routes();
+  routes.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"status\":\"ok\"}", kJson);
   });
 
-  http_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+  routes.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     Json out = Json::MakeObject();
     Json missing = Json::MakeArray();
     for (const auto& [name, li] : registry_->List())
@@ -126,11 +118,11 @@ void SearchServer::Routes() {
     res.set_content(out.Dump(), kJson);
   });
 
-  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  routes.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_->Serialize(), "text/plain; version=0.0.4");
   });
 
-  http_->Get("/api/v1/indexes", [this](const httplib::Request&, httplib::Response& res) {
+  routes.Get("/api/v1/indexes", [this](const httplib::Request&, httplib::Response& res) {
     Json list = Json::MakeArray();
     for (const auto& [name, li] : registry_->List()) {
       Json e = Json::MakeObject();
@@ -155,8 +147,11 @@ void SearchServer::Routes() {
     res.set_content(out.Dump(), kJson);
   });
 
-  http_->Post(R"(/api/v1/indexes/([^/]+)/search)",
-              [this](const httplib::Request& req, httplib::Response& res) {
+  // The body streams into the parser as it arrives: no copy of it, no
+  // JSON tree, and an invalid or oversized request stops the read.
+  routes.Post(R"(/api/v1/indexes/([^/]+)/search)",
+              [this](const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& reader) {
     const auto start = std::chrono::steady_clock::now();
     const std::string name = req.matches[1];
     const bool known = registry_->IsConfigured(name);
@@ -174,8 +169,21 @@ void SearchServer::Routes() {
     // meanwhile serves later requests from the new version.
     std::shared_ptr<const LoadedIndex> li = registry_->Get(name);
     if (!li) return finish(503, ErrorBody("index '" + name + "' is not loaded yet"));
-    auto parsed = ParseSearchRequest(req.body, *li, options_.limits);
+    SearchRequestParser parser(*li, options_.limits);
+    const size_t cap = static_cast<size_t>(options_.http.max_body_bytes);
+    size_t received = 0;
+    const bool read = reader([&](const char* data, size_t n) {
+      received += n;
+      return received <= cap && parser.Feed(std::string_view(data, n)).ok();
+    });
+    if (received > cap)
+      return finish(413, ErrorBody("request body exceeds the limit of " + std::to_string(cap) +
+                                   " bytes"));
+    if (!read && http::BodyTimedOut())
+      return finish(408, ErrorBody("request body not received within the request timeout"));
+    auto parsed = parser.Finish();
     if (!parsed.ok()) return finish(400, ErrorBody(parsed.status().message()));
+    if (!read) return finish(400, ErrorBody("request body not received"));
     SearchRequest& sr = *parsed;
     InFlight in_flight(in_flight_);
     // One OpenMP thread per single query (the HTTP workers already keep the
@@ -199,16 +207,7 @@ void SearchServer::Routes() {
     finish(200, FormatSearchResponse(*li, sr, d.data(), l.data()));
   });
 
-  // httplib answers unmatched routes (404), oversized bodies (413) and the
-  // like itself with an empty body; give every error a JSON body.
-  http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    std::string msg = res.status == 404   ? "no route " + req.method + " " + req.path
-                      : res.status == 413 ? std::string("request body too large")
-                                          : "HTTP " + std::to_string(res.status);
-    res.set_content(ErrorBody(msg), kJson);
-  });
-  http_->set_exception_handler(
+  routes.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown exception";
         try {

@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "frb/config.h"
+#include "frb/host_port.h"
 #include "frb/status.h"
 #include "coalescer.h"
 #include "index_registry.h"
@@ -12,8 +14,8 @@
 #include "rate_limiter.h"
 #include "request.h"
 
-namespace httplib {
-class Server;
+namespace frb::http {
+class HttpServer;
 }
 
 namespace frb::searchd {
@@ -21,7 +23,7 @@ namespace frb::searchd {
 struct ServerOptions {
   int threads = 0;         // HTTP worker threads; 0 = max(16, 4 x cores), see server.cc
   double rate_limit = 0;   // requests/s over all search requests; 0 = off
-  int timeout_s = 10;      // socket read/write timeout
+  HttpLimits http = DefaultSearchLimits();  // connections, deadlines, head and body caps
   // Most concurrent single-vector searches run in one FAISS call (see
   // SearchCoalescer); 1 = every search alone.
   int coalesce_max = 32;
@@ -34,15 +36,15 @@ class SearchServer {
   SearchServer(IndexRegistry* registry, SearchMetrics* metrics, ServerOptions options);
   ~SearchServer();
 
-  // Binds host:port (port 0 = ephemeral) and returns the bound port.
-  Result<int> Bind(const std::string& host, int port);
+  // Binds the address (port 0 = ephemeral) and returns the bound port.
+  Result<int> Bind(const HostPort& address);
   // Serves until Stop. Returns an error when the accept loop failed.
   Status Run();
   void Stop();
 
  private:
   void Routes();
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<http::HttpServer> http_;
   IndexRegistry* registry_;
   SearchMetrics* metrics_;
   ServerOptions options_;

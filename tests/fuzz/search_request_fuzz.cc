@@ -1,7 +1,9 @@
-// Fuzz target: faiss-searchd's request parser and validation
-// (daemon/searchd/request.cc), the path every POST .../search body takes:
-// Json::Parse (depth 8), field checks, dimension, NaN/Inf/float range, k,
-// batch limits, nprobe/efSearch overrides. Each input is parsed against
+// Fuzz target: faiss-searchd's streaming request parser and validation
+// (SearchRequestParser in daemon/searchd/request.cc), the path every POST
+// .../search body takes as it arrives: JSON grammar, field checks,
+// dimension, NaN/Inf/float range, k, batch limits, nprobe/efSearch
+// overrides. Each input is also fed in pieces (split points taken from the
+// input) and must give the same answer as fed whole. Each input is parsed against
 // three real loaded indexes of dimension 4 -- Flat (no overrides), IVF4,Flat
 // (nprobe) and HNSW8 (efSearch) -- built once in a temporary data dir and
 // loaded through LoadedIndex::Load like the server does. Accepted requests
@@ -113,6 +115,15 @@ void Check(std::string_view body, const LoadedIndex& li) {
   limits.max_k = 100;
   limits.max_batch = 16;
   auto r = frb::searchd::ParseSearchRequest(body, li, limits);
+  // The same bytes in pieces, as a chunked body arrives.
+  frb::searchd::SearchRequestParser pieces(li, limits);
+  const size_t step = body.empty() ? 1 : 1 + static_cast<unsigned char>(body[0]) % 7;
+  for (size_t at = 0; at < body.size(); at += step)
+    if (!pieces.Feed(body.substr(at, step)).ok()) break;
+  auto p = pieces.Finish();
+  FRB_FUZZ_CHECK(p.ok() == r.ok(), std::string(body.substr(0, 200)));
+  if (p.ok()) FRB_FUZZ_CHECK(p->x == r->x && p->k == r->k && p->n == r->n, li.name);
+  else FRB_FUZZ_CHECK(p.status().message() == r.status().message(), p.status().message());
   if (!r.ok()) {
     FRB_FUZZ_CHECK(r.status().code() == frb::Code::kInvalidArgument, r.status().ToString());
     FRB_FUZZ_CHECK(!r.status().message().empty(), li.name);

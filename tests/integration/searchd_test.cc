@@ -365,7 +365,8 @@ TEST_F(SearchdTest, BadInputIsA4xxWithJsonErrorNeverACrash) {
       {"{\"vector\":" + good, 400, "malformed JSON"},
       {"[1,2]", 400, "JSON object"},
       {"", 400, "malformed JSON"},
-      {std::string(100, '['), 400, "malformed JSON"},
+      // Refused at its first byte: the streaming parser wants an object.
+      {std::string(100, '['), 400, "JSON object"},
   };
   for (const Case& cs : cases) {
     auto r = c.Post(kSearchPath, cs.body);
@@ -714,6 +715,21 @@ TEST_F(SearchdTest, RateLimitAnswers429) {
   EXPECT_GE(ok, 4);   // the one-second burst
   EXPECT_LE(ok, 15);  // plus at most a few seconds of refill on a slow box
   EXPECT_GE(limited, 25);
+}
+
+// A rate under one request per second still admits one request per period
+// (a burst of one), not none.
+TEST_F(SearchdTest, FractionalRateLimitAdmitsOneRequestPerPeriod) {
+  Publish(1);
+  auto srv = Start({"--rate-limit", "0.5"});
+  MiniHttpClient c(srv->port());
+  ASSERT_TRUE(WaitReady(c)) << srv->Log();
+  const std::string body = "{\"vector\":" + VectorJson(queries_.data()) + "}";
+  EXPECT_EQ(c.Post(kSearchPath, body).status, 200);
+  EXPECT_EQ(c.Post(kSearchPath, body).status, 429);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  EXPECT_EQ(c.Post(kSearchPath, body).status, 200);
+  EXPECT_EQ(c.Post(kSearchPath, body).status, 429);
 }
 
 TEST_F(SearchdTest, MetricsPassPromtool) {

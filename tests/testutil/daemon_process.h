@@ -42,6 +42,7 @@ class ChildProcess {
   int exit_code() const { return exit_code_; }
   std::string Log() const;
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
 
  private:
   static constexpr int kRunning = -1000;

@@ -93,6 +93,24 @@ struct IndexConfig {
   SourceLocation location;  // where the entry starts in the file
 };
 
+// Limits of one HTTP server (faiss-rebuildd's admin API under `http:`,
+// faiss-searchd under `search_server:`). Defaults are the admin API's.
+struct HttpLimits {
+  int max_connections = 256;            // open connections; the excess gets 503 at once
+  std::chrono::seconds request_timeout{30};  // a whole request: headers and body
+  std::chrono::seconds keepalive_timeout{5}; // idle time between requests
+  int64_t max_header_bytes = 16 * 1024;  // request line and headers (431 beyond)
+  int max_header_count = 100;            // header lines (431 beyond)
+  int64_t max_body_bytes = 64 * 1024;    // decoded body, chunked or not (413 beyond)
+};
+
+// The search server's defaults: many clients, bodies of large batches.
+HttpLimits DefaultSearchLimits();
+
+// The index-name rule: 1..64 of [A-Za-z0-9._-], starting alphanumeric (the
+// name becomes a directory and a URL path segment).
+bool IsValidIndexName(std::string_view name);
+
 struct Config {
   std::string path;  // file it was loaded from ("" for a string)
   std::string data_dir = "/var/lib/faiss-rebuild";
@@ -103,6 +121,8 @@ struct Config {
   // faiss-searchd asks faiss-rebuildd (at http.listen) to verify and repair
   // an index whose live version it cannot verify.
   bool search_report_corruption = true;
+  HttpLimits http_limits;
+  HttpLimits search_limits = DefaultSearchLimits();
   SchedulerConfig scheduler;
   std::vector<IndexConfig> indexes;
 
