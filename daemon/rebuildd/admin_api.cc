@@ -133,6 +133,7 @@ void AdminServer::Routes() {
                [this, authorized](const httplib::Request& req, httplib::Response& res) {
                  if (!authorized(req, res)) return;
                  std::string trigger = "api";
+                 bool force = false;
                  if (!req.body.empty()) {
                    auto body = Json::Parse(req.body);
                    if (!body.ok() || !body->is_object())
@@ -144,9 +145,13 @@ void AdminServer::Routes() {
                    if (t != "api" && t != "cli")
                      return SendError(res, 400, "trigger must be \"api\" or \"cli\"");
                    trigger = t;
+                   if (const Json* f = body->Find("force")) {
+                     if (!f->is_bool()) return SendError(res, 400, "force must be true or false");
+                     force = f->as_bool();
+                   }
                  }
                  std::string name = req.matches[1];
-                 auto id = daemon_.scheduler().Trigger(name, trigger);
+                 auto id = daemon_.scheduler().Trigger(name, trigger, "rebuild", "", force);
                  if (!id.ok()) return SendError(res, HttpCodeFor(id.status()), id.status().message());
                  spdlog::info("job {} index={} queued by {}", *id, name, trigger);
                  res.set_header("Location", "/api/v1/jobs/" + *id);

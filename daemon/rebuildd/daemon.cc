@@ -84,7 +84,12 @@ void Daemon::OnJobFinished(const JobRequest& req, const JobOutcome& out) {
   // Backups and restores are not rebuild results: no effect on cooldown.
   if (req.kind == "rebuild") scheduler_->OnJobFinished(out);
   metrics_.RecordOutcome(req.kind, out);
-  if (out.status.ok()) {
+  for (const auto& w : out.warnings)
+    spdlog::warn("job {} {} index={}: {}", out.job_id, req.kind, out.index, w);
+  if (out.stage == Stage::kSkipped) {
+    spdlog::info("job {} {} index={} trigger={} skipped: {}", out.job_id, req.kind, out.index,
+                 out.trigger, out.skip_reason);
+  } else if (out.status.ok()) {
     spdlog::info("job {} {} index={} trigger={} done: {}", out.job_id, req.kind, out.index,
                  out.trigger,
                  req.kind == "backup" ? "backed up " + out.version_id

@@ -75,6 +75,8 @@ struct IndexConfig {
   std::chrono::seconds timeout{4 * 3600};
   int threads = 0;        // OpenMP threads for the build; 0 = all cores
   int keep_versions = 3;  // version directories kept on disk (incl. live)
+  // Refuse a build whose estimated peak memory exceeds what is available.
+  bool memory_admission = true;
   ValidationConfig validation;
   BackupConfig backups;
   SourceLocation location;  // where the entry starts in the file

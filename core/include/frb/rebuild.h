@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "frb/config.h"
 #include "frb/env.h"
@@ -30,6 +32,8 @@ struct JobOutcome {
   std::map<std::string, double> stage_seconds;
   int64_t started_unix_ms = 0;
   int64_t finished_unix_ms = 0;
+  std::string skip_reason;            // why nothing was built (kSkipped)
+  std::vector<std::string> warnings;  // problems the job worked around
 
   Json ToJson() const;
   static Result<JobOutcome> FromJson(const Json& j);
@@ -42,6 +46,11 @@ struct RebuildOptions {
   std::string job_id;          // empty = NewJobId()
   std::string trigger = "cli";
   bool wait_for_lock = false;  // else fail at once with kBusy
+  // Build even when live was built from the same source content and the
+  // same index-shaping config (else the job ends kSkipped).
+  bool force = false;
+  // Memory the build may use; empty = AvailableMemoryBytes (tests inject).
+  std::function<Result<uint64_t>()> available_memory;
 };
 
 // Thread-compatible: one Run per object.
@@ -50,7 +59,9 @@ class RebuildJob {
   RebuildJob(Env* env, const Config& config, const IndexConfig& index,
              RebuildOptions options);
 
-  // Runs the whole cycle. Never throws; every failure is in the outcome,
+  // Runs the whole cycle, or ends kSkipped (status ok, nothing published)
+  // right after the fingerprint pass when live already matches; see
+  // LiveMatches. Never throws; every failure is in the outcome,
   // the live version is untouched unless the outcome is kDone, and the
   // staging directory is removed either way. The outcome is also written to
   // <index dir>/last_job.json.
@@ -63,6 +74,13 @@ class RebuildJob {
   const IndexConfig& index_;
   RebuildOptions options_;
 };
+
+// "" unless `live` was built from content equal to `source` (sha256, count,
+// dim; not path or mtime: a touched or moved file is the same data) with
+// the same factory, metric, dimension and training sample size as `index`
+// asks for now; then a sentence saying so.
+std::string LiveMatches(const Manifest& live, const SourceFingerprint& source,
+                        const IndexConfig& index);
 
 // The outcome of the last job of an index, if any was recorded.
 Result<std::optional<JobOutcome>> ReadLastJob(Env* env, const Config& config,
