@@ -23,7 +23,7 @@ TEST(AdmissionTest, IndexSizeEstimateBoundsRealFilesFromAbove) {
   synth::GenerateRows(3, kDim, 64, 0, kCount, x.data());
   test::TempDir dir;
   for (const char* factory :
-       {"Flat", "IVF64,Flat", "IVF64,PQ8", "IVF64,PQ8x4", "IVF64,SQ8", "PQ16", "HNSW16",
+       {"Flat", "IVF64,Flat", "IVF64,PQ8", "IVF64,PQ8x4", "IVF64,SQ8", "PQ16np", "HNSW16",
         "HNSW16_SQ8", "PCA16,IVF64,Flat", "OPQ8_16,IVF64,PQ8", "IDMap,Flat", "SQfp16",
         "IVF64_HNSW8,Flat", "IVF64,PQ8,RFlat", "LSH"}) {
     IndexConfig ic;

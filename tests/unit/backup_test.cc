@@ -283,7 +283,9 @@ TEST_F(BackupTest, DiskFullDuringCompressionLeavesNoBackup) {
   EXPECT_FALSE(created);
   EXPECT_GT(appends, 2);
   EXPECT_TRUE(BackupIds().empty());
-  EXPECT_TRUE(Env::Default()->ListDir(Backups().Dir())->empty()) << "temp file left behind";
+  // Only the ownership record stays.
+  EXPECT_EQ(*Env::Default()->ListDir(Backups().Dir()), std::vector<std::string>{"OWNER"})
+      << "temp file left behind";
   EXPECT_EQ(*Sha256File(Env::Default(), Store().VersionIndexPath(v)), before);
   EXPECT_EQ(*Store().LiveVersion(), v);
 }
@@ -299,8 +301,10 @@ TEST_F(BackupTest, LeftoversOfACrashAreSweptAndNeverListed) {
   EXPECT_TRUE(BackupIds().empty());
   bool created;
   ASSERT_TRUE(backups.Create(Store(), v, nullptr, &created).ok());
-  // The backup, its manifest and its verify state (verified on creation).
-  std::vector<std::string> want = {v + ".backup.json", v + ".faiss.zst", v + ".state.json"};
+  // The backup, its manifest and its verify state (verified on creation),
+  // and whose backups these are.
+  std::vector<std::string> want = {"OWNER", v + ".backup.json", v + ".faiss.zst",
+                                   v + ".state.json"};
   EXPECT_EQ(*Env::Default()->ListDir(backups.Dir()), want);
 }
 
