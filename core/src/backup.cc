@@ -172,11 +172,13 @@ Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::str
   }
 
   FRB_RETURN_IF_ERROR(CreateDirsDurable(env_, dir_));  // the first backup creates it
-  FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, true));
   FRB_RETURN_IF_ERROR(SweepOrphans());
   // zstd's bound is the worst case (incompressible input) plus the manifest.
   FRB_RETURN_IF_ERROR(CheckFreeSpace(env_, dir_, ZSTD_compressBound(fi.size) + (1 << 20),
                                      "backup of " + index_.name + "/" + version));
+  // Claimed only by a backup that is about to be written: one refused for
+  // space leaves nothing behind.
+  FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, true));
   std::string data = DataPath(version);
   std::string tmp = data + ".tmp";
   const BackupConfig& bc = index_.backups;
