@@ -24,7 +24,7 @@ TEST(AdmissionTest, IndexSizeEstimateBoundsRealFilesFromAbove) {
   test::TempDir dir;
   for (const char* factory :
        {"Flat", "IVF64,Flat", "IVF64,PQ8x4", "IVF64,SQ8", "HNSW16", "HNSW16_SQ8",
-        "PCA16,IVF64,Flat", "IDMap,Flat", "SQfp16", "IVF64_HNSW8,Flat", "IVF64,PQ8x4,RFlat",
+        "PCA16,IVF64,Flat", "SQfp16", "IVF64_HNSW8,Flat", "IVF64,PQ8x4,RFlat",
         "LSH"}) {
     IndexConfig ic;
     ic.factory = factory;
