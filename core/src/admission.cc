@@ -58,8 +58,8 @@ double CodeBytes(std::string_view c, double d, Model* m) {
     return std::ceil(sub * nbits / 8);
   }
   if (StartsWith(c, "SQ")) {
+    if (c == "SQfp16" || c == "SQbf16") return 2 * d;  // no ranges to train
     m->trains = true;
-    if (c == "SQfp16" || c == "SQbf16") return 2 * d;
     uint64_t bits = NumberAfter(c, "SQ");
     return bits > 0 && bits <= 8 ? std::ceil(d * static_cast<double>(bits) / 8) : d;
   }
