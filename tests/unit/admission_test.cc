@@ -38,8 +38,6 @@ TEST(AdmissionTest, IndexSizeEstimateBoundsRealFilesFromAbove) {
     uint64_t actual = Env::Default()->Stat(path)->size;
     BuildEstimate e = EstimateBuild(ic, kCount, kDim);
     EXPECT_GE(e.index_bytes, actual) << factory;
-    // Tight enough to be useful for modelled factories (1 MiB of headroom
-    // dominates at this size), loose for the rest.
     // Tight enough to be useful for modelled factories; an unmodelled one
     // (LSH) gets the deliberately loose uncompressed bound.
     if (e.unmodelled.empty())
