@@ -40,8 +40,9 @@ TEST(AdmissionTest, IndexSizeEstimateBoundsRealFilesFromAbove) {
     EXPECT_GE(e.index_bytes, actual) << factory;
     // Tight enough to be useful for modelled factories; an unmodelled one
     // (LSH) gets the deliberately loose uncompressed bound.
-    if (e.unmodelled.empty())
+    if (e.unmodelled.empty()) {
       EXPECT_LE(e.index_bytes, 2 * actual + (2 << 20)) << factory << " actual " << actual;
+    }
     EXPECT_GE(e.peak_memory_bytes, e.index_bytes) << factory;
     EXPECT_EQ(e.trains, !faiss::index_factory(kDim, factory)->is_trained || !e.unmodelled.empty())
         << factory;
