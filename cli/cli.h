@@ -52,7 +52,7 @@ std::string HumanBytes(uint64_t bytes);
 // Commands.
 int CmdConfigValidate(const GlobalOptions& g, const std::string& file);
 int CmdConfigGenerate();
-int CmdRebuildLocal(const GlobalOptions& g, const std::string& name);
+int CmdRebuildLocal(const GlobalOptions& g, const std::string& name, bool force);
 int CmdStatusLocal(const GlobalOptions& g, const std::string& name);
 // The end of a rebuild, local or followed through the daemon: on success the
 // published version (unless --json), else the failed gates and a one-line
@@ -62,7 +62,7 @@ int ReportOutcome(const GlobalOptions& g, const JobOutcome& out);
 void PrintStatusText(const Json& indexes);
 // cmd_remote.cc: through the daemon's HTTP API (the default without --local).
 int CmdStatusRemote(const GlobalOptions& g, const std::string& name);
-int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait);
+int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait, bool force);
 int CmdJobsRemote(const GlobalOptions& g);
 int CmdJobShowRemote(const GlobalOptions& g, const std::string& id);
 int CmdCancelRemote(const GlobalOptions& g, const std::string& id);

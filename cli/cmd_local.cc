@@ -17,7 +17,7 @@ std::string Age(int64_t created_ms) {
 
 }  // namespace
 
-int CmdRebuildLocal(const GlobalOptions& g, const std::string& name) {
+int CmdRebuildLocal(const GlobalOptions& g, const std::string& name, bool force) {
   auto cfg = LoadCliConfig(g);
   if (!cfg.ok()) return Fail(cfg.status());
   const IndexConfig* index = cfg->FindIndex(name);
@@ -25,6 +25,7 @@ int CmdRebuildLocal(const GlobalOptions& g, const std::string& name) {
 
   RebuildOptions opts;
   opts.trigger = "cli";
+  opts.force = force;
   opts.job_id = NewJobId();
   LocalJob local(g, "rebuilding '" + name + "' (job " + opts.job_id + ")");
   RebuildJob job(Env::Default(), *cfg, *index, opts);
@@ -36,7 +37,11 @@ int CmdRebuildLocal(const GlobalOptions& g, const std::string& name) {
 }
 
 int ReportOutcome(const GlobalOptions& g, const JobOutcome& out) {
-  if (!g.json && out.status.ok()) {
+  if (!g.json)
+    for (const auto& w : out.warnings) std::fprintf(stderr, "faiss-rebuild: warning: %s\n", w.c_str());
+  if (!g.json && out.stage == Stage::kSkipped) {
+    std::printf("skipped: %s\n", out.skip_reason.c_str());
+  } else if (!g.json && out.status.ok()) {
     if (out.validation) {
       const auto& v = *out.validation;
       std::printf("published %s: %lld vectors, recall@%d %.4f (95%% CI %.4f-%.4f), p99 %.3f ms\n",

@@ -39,7 +39,7 @@ std::optional<HttpReply> CallOrFail(DaemonClient& c, const std::string& method,
 }
 
 Stage StageFromName(const std::string& name) {
-  for (int i = 0; i <= static_cast<int>(Stage::kTimedOut); ++i)
+  for (int i = 0; i <= static_cast<int>(Stage::kSkipped); ++i)
     if (StageName(static_cast<Stage>(i)) == name) return static_cast<Stage>(i);
   return Stage::kQueued;
 }
@@ -210,13 +210,15 @@ int CmdStatusRemote(const GlobalOptions& g, const std::string& name) {
   return kExitOk;
 }
 
-int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait) {
+int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait, bool force) {
   int rc = kExitOk;
   if (BadName(name, &rc)) return rc;
   auto c = OpenOrFail(g, &rc);
   if (!c) return rc;
   // The trigger shows as "cli" in the job record.
-  auto id = Enqueue(*c, IndexPath(name, "/rebuild"), R"({"trigger": "cli"})", &rc);
+  Json body(Json::Object{{"trigger", "cli"}});
+  if (force) body["force"] = true;
+  auto id = Enqueue(*c, IndexPath(name, "/rebuild"), body.Dump(), &rc);
   if (!id) return rc;
   if (!wait) {
     if (g.json) PrintJson(Json(Json::Object{{"job_id", *id}, {"index", name}}));

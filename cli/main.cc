@@ -53,7 +53,12 @@ int main(int argc, char** argv) {
   rebuild->add_option("name", name, "index name")->required();
   bool wait = false;
   rebuild->add_flag("--wait", wait, "follow the job until it ends (always true with --local)");
-  rebuild->callback([&] { rc = g.local ? CmdRebuildLocal(g, name) : CmdRebuildRemote(g, name, wait); });
+  bool force = false;
+  rebuild->add_flag("--force", force,
+                    "build even when the source content and index config match the live version");
+  rebuild->callback([&] {
+    rc = g.local ? CmdRebuildLocal(g, name, force) : CmdRebuildRemote(g, name, wait, force);
+  });
 
   auto* status = app.add_subcommand("status", "live version, last job and next run per index");
   status->add_option("name", name, "index name (default: all)");

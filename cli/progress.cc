@@ -96,7 +96,10 @@ void ProgressPrinter::Finish(const JobSnapshot& s) {
   for (; printed_ < s.stages.size(); ++printed_) {
     const auto& r = s.stages[printed_];
     std::fprintf(stderr, "\r  %-16s %-5s %8s\033[K\n", std::string(StageName(r.stage)).c_str(),
-                 printed_ + 1 == s.stages.size() && s.stage != Stage::kDone ? "FAIL" : "done",
+                 printed_ + 1 == s.stages.size() && s.stage != Stage::kDone &&
+                         s.stage != Stage::kSkipped
+                     ? "FAIL"
+                     : "done",
                  HumanDuration(r.seconds).c_str());
   }
 }

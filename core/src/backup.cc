@@ -132,6 +132,7 @@ Result<BackupInfo> BackupStore::Get(const std::string& version) const {
 }
 
 Result<std::vector<BackupInfo>> BackupStore::List(std::vector<VerifyProblem>* broken) const {
+  FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   auto entries = env_->ListDir(dir_);
   if (!entries.ok()) {
     if (entries.status().code() == Code::kNotFound) return std::vector<BackupInfo>();
@@ -154,6 +155,7 @@ Result<std::vector<BackupInfo>> BackupStore::List(std::vector<VerifyProblem>* br
 Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::string& version,
                                        JobControl* control, bool* created) {
   *created = false;
+  FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   FRB_ASSIGN_OR_RETURN(Manifest vm, store.ReadManifest(version));
   std::string src = store.VersionIndexPath(version);
   FRB_ASSIGN_OR_RETURN(FileInfo fi, env_->Stat(src));
@@ -174,6 +176,9 @@ Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::str
   // zstd's bound is the worst case (incompressible input) plus the manifest.
   FRB_RETURN_IF_ERROR(CheckFreeSpace(env_, dir_, ZSTD_compressBound(fi.size) + (1 << 20),
                                      "backup of " + index_.name + "/" + version));
+  // Claimed only by a backup that is about to be written: one refused for
+  // space leaves nothing behind.
+  FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, true));
   std::string data = DataPath(version);
   std::string tmp = data + ".tmp";
   const BackupConfig& bc = index_.backups;
@@ -277,6 +282,7 @@ Status BackupStore::WriteState(const std::string& version, const VerifyResult& r
 
 Result<VerifyResult> BackupStore::Verify(const std::string& version, JobControl* control) {
   FRB_RETURN_IF_ERROR(VersionStore::CheckVersionId(version));
+  FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   VerifyResult r;
   r.version_id = version;
   auto info = Get(version);
@@ -346,6 +352,7 @@ Json BackupInfo::ToJson(const std::optional<std::string>& live,
 
 Result<Manifest> BackupStore::RestoreFile(const std::string& version, const std::string& dst,
                                           JobControl* control) {
+  FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   FRB_ASSIGN_OR_RETURN(BackupInfo info, Get(version));
   const BackupManifest& m = info.manifest;
   std::string data = DataPath(version);
@@ -369,6 +376,7 @@ Result<Manifest> BackupStore::RestoreFile(const std::string& version, const std:
 }
 
 Result<std::vector<RetentionDecision>> BackupStore::Prune(const VersionStore& store, bool dry_run) {
+  FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   if (!dry_run) FRB_RETURN_IF_ERROR(SweepOrphans());
   FRB_ASSIGN_OR_RETURN(auto backups, List());
   FRB_ASSIGN_OR_RETURN(auto live, store.LiveVersion());

@@ -102,6 +102,9 @@ Result<BuildResult> Builder::Build(const IndexConfig& cfg,
   BuildResult result;
   result.threads = omp_get_max_threads();
 
+  // Configs are checked when loaded, but an IndexConfig can be built in code.
+  if (std::string why = FactoryStringProblem(cfg.factory); !why.empty())
+    return InvalidArgument("index '" + cfg.name + "': factory string " + why);
   std::unique_ptr<faiss::Index> index;
   FRB_RETURN_IF_ERROR(CallFaiss("index_factory('" + cfg.factory + "')", [&] {
     index.reset(faiss::index_factory(d, cfg.factory.c_str(), ToFaissMetric(cfg.metric)));

@@ -320,6 +320,9 @@ defaults:
   train_sample: 100000
   # Vectors handed to FAISS per add() call; bounds memory while adding.
   add_batch: 65536
+  # Refuse a build whose estimated peak memory (training sample + index)
+  # exceeds MemAvailable or the cgroup limit; false builds anyway.
+  memory_admission: true
   # The gate a candidate must pass before it is published.
   validation:
     # Recall is measured as recall@k.

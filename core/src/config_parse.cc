@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "config_internal.h"
+#include "faiss_util.h"
 #include "frb/config.h"
 #include "frb/cron.h"
 #include "frb/host_port.h"
@@ -43,7 +44,7 @@ constexpr std::string_view kSchedulerKeys[] = {
     "lock_wait"};
 constexpr std::string_view kDefaultsKeys[] = {
     "timeout",       "threads",      "validation", "backups",
-    "keep_versions", "train_sample", "add_batch"};
+    "keep_versions", "train_sample", "add_batch", "memory_admission"};
 // Keys that make sense only for one index; named in the error when they
 // appear under defaults.
 constexpr std::string_view kIndexOnlyKeys[] = {
@@ -53,7 +54,7 @@ constexpr std::string_view kIndexKeys[] = {
     "name",         "source",    "dimension",     "metric",     "factory",
     "train_sample", "add_batch", "search",        "schedule",   "timezone",
     "timeout",      "threads",   "keep_versions", "validation", "backups",
-    "scrub",        "lock_wait"};
+    "scrub",        "lock_wait",    "memory_admission"};
 constexpr std::string_view kSourceKeys[] = {"path", "format"};
 constexpr std::string_view kValidationKeys[] = {"k",
                                                 "queries",
@@ -578,6 +579,7 @@ void Parser::ParseCommon(const MapView& m, const std::string& prefix,
   SetInt(m, "keep_versions", prefix, 2, kIntMax, &ic->keep_versions);
   SetInt(m, "train_sample", prefix, 1, kInt64Max, &ic->train_sample);
   SetInt(m, "add_batch", prefix, 1, kInt64Max, &ic->add_batch);
+  SetBool(m, "memory_admission", prefix, &ic->memory_admission);
   if (const Entry* e = m.Find("validation")) {
     if (auto v = View(*e, prefix + "validation", kValidationKeys)) {
       ParseValidation(*v, prefix + "validation.", &ic->validation);
@@ -781,6 +783,12 @@ void Parser::ParseIndex(const YAML::Node& node, size_t position,
   bool factory_ok = false;
   if (m->Find("factory") != nullptr) {
     factory_ok = String(*m, "factory", "", false, &ic.factory);
+    if (factory_ok) {
+      if (std::string why = FactoryStringProblem(ic.factory); !why.empty()) {
+        factory_ok = false;
+        Add(ValueLoc(*m->Find("factory")), "factory: the string " + why);
+      }
+    }
   } else {
     missing(ic.location, "factory");
   }

@@ -70,6 +70,8 @@ std::string CheckConstructionMemory(int dim, const std::string& factory) {
 std::string CheckFactory(int dim, Metric metric, const std::string& factory,
                          const std::map<std::string, double>& search,
                          std::map<std::string, std::string>* param_errors) {
+  // Before any regex, ours or FAISS's, sees the string.
+  if (std::string why = FactoryStringProblem(factory); !why.empty()) return "the string " + why;
   if (std::string big = CheckConstructionMemory(dim, factory); !big.empty()) return big;
   std::unique_ptr<faiss::Index> index;
   try {

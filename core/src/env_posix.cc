@@ -133,6 +133,44 @@ class PosixSequentialFile final : public SequentialFile {
   std::string path_;
 };
 
+class PosixRandomAccessFile final : public RandomAccessFile {
+ public:
+  PosixRandomAccessFile(int fd, uint64_t size, std::string path)
+      : fd_(fd), size_(size), path_(std::move(path)) {}
+  ~PosixRandomAccessFile() override { ::close(fd_); }
+  Status Read(uint64_t offset, size_t n, void* buf, size_t* got) const override {
+    auto* p = static_cast<uint8_t*>(buf);
+    size_t total = 0;
+    while (total < n) {
+      ssize_t r = ::pread(fd_, p + total, n - total, static_cast<off_t>(offset + total));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        *got = total;
+        return ErrnoStatus(errno, "read", path_);
+      }
+      if (r == 0) break;
+      total += static_cast<size_t>(r);
+    }
+    *got = total;
+    return Status::Ok();
+  }
+  uint64_t size() const override { return size_; }
+  void WillNeed(uint64_t offset, uint64_t len) const override {
+    Advise(offset, len, POSIX_FADV_WILLNEED);
+  }
+  const std::string& path() const override { return path_; }
+
+ private:
+  // Only hints: a failure changes speed, never results.
+  void Advise(uint64_t offset, uint64_t len, int advice) const {
+    if (len == 0 || offset >= size_) return;
+    (void)::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(len), advice);
+  }
+  int fd_;
+  uint64_t size_;
+  std::string path_;
+};
+
 class PosixMappedFile final : public MappedFile {
  public:
   PosixMappedFile(void* base, size_t size, std::string path)
@@ -193,6 +231,20 @@ class PosixEnv final : public Env {
     if (fd < 0) return ErrnoStatus(errno, "open", path);
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     return std::unique_ptr<SequentialFile>(new PosixSequentialFile(fd, path));
+  }
+  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "open", path);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return ErrnoStatus(err, "fstat", path);
+    }
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return std::unique_ptr<RandomAccessFile>(
+        new PosixRandomAccessFile(fd, static_cast<uint64_t>(st.st_size), path));
   }
   Result<std::unique_ptr<MappedFile>> MapFile(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -155,7 +155,32 @@ class FaultSequentialFile final : public SequentialFile {
   const FaultEnv* env_;
   std::unique_ptr<SequentialFile> base_;
 };
+class FaultRandomAccessFile final : public RandomAccessFile {
+ public:
+  FaultRandomAccessFile(const FaultEnv* env, std::unique_ptr<RandomAccessFile> base)
+      : env_(env), base_(std::move(base)) {}
+  Status Read(uint64_t offset, size_t n, void* buf, size_t* got) const override {
+    *got = 0;
+    FRB_RETURN_IF_ERROR(env_->Check(FsOp::kRead, path()));
+    return base_->Read(offset, n, buf, got);
+  }
+  uint64_t size() const override { return base_->size(); }
+  void WillNeed(uint64_t o, uint64_t n) const override { base_->WillNeed(o, n); }
+  const std::string& path() const override { return base_->path(); }
+
+ private:
+  const FaultEnv* env_;
+  std::unique_ptr<RandomAccessFile> base_;
+};
 }  // namespace
+
+Result<std::unique_ptr<RandomAccessFile>> FaultEnv::NewRandomAccessFile(
+    const std::string& p) {
+  FRB_RETURN_IF_ERROR(Check(FsOp::kRead, p));
+  FRB_ASSIGN_OR_RETURN(auto base, target()->NewRandomAccessFile(p));
+  return std::unique_ptr<RandomAccessFile>(
+      new FaultRandomAccessFile(this, std::move(base)));
+}
 
 Result<std::unique_ptr<WritableFile>> FaultEnv::NewWritableFile(
     const std::string& p) {

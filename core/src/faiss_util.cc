@@ -31,4 +31,32 @@ std::string FaissMessage(const std::exception& e) {
   return s;
 }
 
+std::string FactoryStringProblem(std::string_view factory) {
+  if (factory.empty()) return "is empty";
+  if (factory.size() > kMaxFactoryLength) {
+    return "is " + std::to_string(factory.size()) + " characters long (at most " +
+           std::to_string(kMaxFactoryLength) + ")";
+  }
+  int depth = 0;
+  for (size_t i = 0; i < factory.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(factory[i]);
+    bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    std::string where = " at character " + std::to_string(i + 1);
+    if (c == '(') {
+      if (++depth > kMaxFactoryNesting)
+        return "nests parentheses more than " + std::to_string(kMaxFactoryNesting) +
+               " deep" + where;
+    } else if (c == ')') {
+      if (--depth < 0) return "has an unmatched ')'" + where;
+    } else if (!alnum && c != ',' && c != '_' && c != '+' && c != '.') {
+      std::string shown = c >= 0x20 && c < 0x7f ? std::string("'") + static_cast<char>(c) + "'"
+                                                 : "byte " + std::to_string(c);
+      return "has " + shown + where +
+             "; factory strings use only letters, digits and , _ ( ) + .";
+    }
+  }
+  if (depth != 0) return "has an unclosed '('";
+  return "";
+}
+
 }  // namespace frb

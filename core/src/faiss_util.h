@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <string_view>
 
 #include "frb/config.h"
 #include "frb/job_control.h"
@@ -21,6 +22,19 @@ inline faiss::MetricType ToFaissMetric(Metric m) {
 
 // First line of a FAISS error, without the "Error in ... at file:line" noise.
 std::string FaissMessage(const std::exception& e);
+
+// Longest factory string accepted; real ones ("OPQ64_256,IVF65536_HNSW32,
+// PQ64x4fsr,RFlat") are well under 100 characters.
+inline constexpr size_t kMaxFactoryLength = 256;
+
+// "" when `factory` is safe to hand to faiss::index_factory, else why not.
+// FAISS parses it with std::regex, whose matcher recurses once per
+// character: a long string overflows the stack (SIGSEGV) instead of
+// failing. So: bounded length, only the characters factory strings use
+// (letters, digits and ",_()+."), and balanced parentheses nested at most
+// kMaxFactoryNesting deep. Whether FAISS accepts it is a separate question.
+std::string FactoryStringProblem(std::string_view factory);
+inline constexpr int kMaxFactoryNesting = 4;
 
 // Runs `fn`, turning exceptions into Status. When `control` says the job was
 // cancelled or timed out, that reason wins over FAISS's "interrupted" error.

@@ -19,13 +19,14 @@ std::string_view StageName(Stage s) {
     case Stage::kFailed: return "failed";
     case Stage::kCancelled: return "cancelled";
     case Stage::kTimedOut: return "timed_out";
+    case Stage::kSkipped: return "skipped";
   }
   return "unknown";
 }
 
 bool IsTerminal(Stage s) {
   return s == Stage::kDone || s == Stage::kFailed || s == Stage::kCancelled ||
-         s == Stage::kTimedOut;
+         s == Stage::kTimedOut || s == Stage::kSkipped;
 }
 
 void JobControl::SetDeadline(std::chrono::steady_clock::time_point deadline) {

@@ -109,6 +109,7 @@ JobFn MakeRebuildJobFn(Env* env,
       opts.job_id = req.job_id;
       opts.trigger = req.trigger;
       opts.lock_wait = LockWait(*cfg, *index);
+      opts.force = req.force;
       RebuildJob job(env, *cfg, *index, opts);
       return job.Run(control);
     }
@@ -131,6 +132,7 @@ Json JobInfo::ToJson() const {
   j["trigger"] = trigger;
   j["kind"] = kind;
   if (!version.empty()) j["restore_version"] = version;
+  if (force) j["force"] = true;
   j["state"] = std::string(StageName(stage));
   j["queued_unix_ms"] = queued_unix_ms;
   j["cancel_requested"] = cancel_requested;
@@ -170,7 +172,8 @@ void JobRunner::SetOnFinish(FinishFn fn) {
 }
 
 Result<std::string> JobRunner::Submit(const std::string& index, const std::string& trigger,
-                                      const std::string& kind, const std::string& version) {
+                                      const std::string& kind, const std::string& version,
+                                      bool force) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return FailedPrecondition("shutting down; not accepting jobs");
   if (auto it = active_.find(index); it != active_.end()) {
@@ -188,6 +191,7 @@ Result<std::string> JobRunner::Submit(const std::string& index, const std::strin
   rec.info.trigger = trigger;
   rec.info.kind = kind;
   rec.info.version = version;
+  rec.info.force = force;
   rec.info.queued_unix_ms = clock_->NowUnixMillis();
   rec.control = std::make_shared<JobControl>();
   std::string id = rec.info.job_id;
@@ -241,7 +245,8 @@ Status JobRunner::Cancel(const std::string& job_id) {
     done.failed_stage = Stage::kQueued;
     done.status = Cancelled("job cancelled while queued");
     done.started_unix_ms = done.finished_unix_ms = clock_->NowUnixMillis();
-    req = {rec.info.job_id, rec.info.index, rec.info.trigger, rec.info.kind, rec.info.version};
+    req = {rec.info.job_id, rec.info.index, rec.info.trigger, rec.info.kind, rec.info.version,
+           rec.info.force};
     cb = on_finish_;
   }
   // Same order as a worker: callbacks first, then the job shows as finished.
@@ -262,7 +267,8 @@ void JobRunner::WorkerLoop() {
       std::string id = queue_.front();
       queue_.pop_front();
       Record& rec = jobs_.at(id);
-      req = {rec.info.job_id, rec.info.index, rec.info.trigger, rec.info.kind, rec.info.version};
+      req = {rec.info.job_id, rec.info.index, rec.info.trigger, rec.info.kind, rec.info.version,
+           rec.info.force};
       control = rec.control;
       rec.info.started = true;
       ++running_;

@@ -164,6 +164,7 @@ Json Manifest::ToJson() const {
   j["file"] = std::move(file);
   Json build = Json::MakeObject();
   build["train_vectors"] = train_vectors;
+  build["train_sample"] = train_sample;
   build["threads"] = threads;
   build["stage_seconds"] = ParamsToJson(stage_seconds);
   j["build"] = std::move(build);
@@ -204,6 +205,7 @@ Result<Manifest> Manifest::Parse(std::string_view text, std::string_view origin)
     return Corruption(std::string(origin) + ": missing version or file checksum");
   if (const Json* b = j.Find("build")) {
     m.train_vectors = b->GetInt("train_vectors");
+    m.train_sample = b->GetInt("train_sample");
     m.threads = static_cast<int>(b->GetInt("threads"));
     m.stage_seconds = ParamsFromJson(b->Find("stage_seconds"));
   }

@@ -9,7 +9,9 @@
 #include <limits>
 #include <random>
 
+#include "frb/admission.h"
 #include "frb/backup.h"
+#include "frb/memory.h"
 #include "frb/builder.h"
 #include "frb/publisher.h"
 #include "frb/repair.h"
@@ -23,7 +25,7 @@ namespace {
 constexpr char kLastJobFile[] = "last_job.json";
 
 Stage StageFromName(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(Stage::kTimedOut); ++i)
+  for (int i = 0; i <= static_cast<int>(Stage::kSkipped); ++i)
     if (StageName(static_cast<Stage>(i)) == name) return static_cast<Stage>(i);
   return Stage::kFailed;
 }
@@ -61,7 +63,7 @@ Json JobOutcome::ToJson() const {
   j["trigger"] = trigger;
   j["state"] = std::string(StageName(stage));
   j["result"] = std::string(ResultName(*this));
-  if (stage != Stage::kDone) j["failed_stage"] = std::string(StageName(failed_stage));
+  if (stage != Stage::kDone && stage != Stage::kSkipped) j["failed_stage"] = std::string(StageName(failed_stage));
   j["ok"] = status.ok();
   if (!status.ok()) {
     j["error_code"] = std::string(CodeName(status.code()));
@@ -78,6 +80,7 @@ Json JobOutcome::ToJson() const {
   Json st = Json::MakeObject();
   for (const auto& [k, v] : stage_seconds) st[k] = v;
   j["stage_seconds"] = std::move(st);
+  if (!skip_reason.empty()) j["skip_reason"] = skip_reason;
   if (!warnings.empty()) {
     Json w = Json::MakeArray();
     for (const auto& x : warnings) w.Push(x);
@@ -113,6 +116,7 @@ Result<JobOutcome> JobOutcome::FromJson(const Json& j) {
   if (const Json* st = j.Find("stage_seconds"); st && st->is_object())
     for (const auto& [k, v] : st->as_object())
       if (v.is_number()) o.stage_seconds[k] = v.as_double();
+  o.skip_reason = j.GetString("skip_reason");
   if (const Json* w = j.Find("warnings"); w && w->is_array())
     for (const auto& x : w->as_array())
       if (x.is_string()) o.warnings.push_back(x.as_string());
@@ -138,7 +142,7 @@ JobOutcome RebuildJob::Run(JobControl& control) {
   out.status = RunStages(control, out);
   out.failed_stage = control.Snapshot().stage;
   if (out.status.ok()) {
-    out.stage = Stage::kDone;
+    out.stage = out.skip_reason.empty() ? Stage::kDone : Stage::kSkipped;
   } else if (out.status.code() == Code::kCancelled) {
     out.stage = Stage::kCancelled;
   } else if (out.status.code() == Code::kTimedOut) {
@@ -191,7 +195,19 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
     else if (lm.status().code() == Code::kCorruption)
       out.warnings.push_back("no drift guards: " + lm.status().message());
     else return lm.status();
+    // Identical inputs would publish a copy of live and push the last
+    // different version out of retention.
+    if (!options_.force && live) {
+      out.skip_reason = LiveMatches(live->manifest, fp, index_);
+      if (!out.skip_reason.empty()) return Status::Ok();
+    }
   }
+
+  // Before training: a build that cannot fit fails now, not hours later.
+  BuildEstimate estimate = EstimateBuild(index_, source->count(), source->dim());
+  AvailableMemoryFn available = options_.available_memory;
+  if (!available) available = [env = env_] { return AvailableMemoryBytes(env); };
+  FRB_RETURN_IF_ERROR(AdmitBuild(env_, index_, estimate, staging, available));
 
   Builder builder(env_);
   std::string index_path = JoinPath(staging, "index.faiss");
@@ -202,10 +218,7 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
 
   // A source rewritten while we read it would give an index of neither the
   // old nor the new data.
-  FRB_ASSIGN_OR_RETURN(FileInfo now, env_->Stat(index_.source_path));
-  if (now.size != fp.size || now.mtime_ns != fp.mtime_ns)
-    return FailedPrecondition("source " + index_.source_path +
-                              " changed during the build; will retry with the new data");
+  FRB_RETURN_IF_ERROR(source->CheckUnchanged());
 
   control.EnterStage(Stage::kValidating);
   // Read-only from here on, and its stat taken before the validator hashes
@@ -243,7 +256,9 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   FRB_RETURN_IF_ERROR(control.Check());
   Manifest m;
   m.index_name = index_.name;
-  FRB_ASSIGN_OR_RETURN(m.version_id, store.NextVersionId(NowUnixMillis()));
+  std::string seq_warning;
+  FRB_ASSIGN_OR_RETURN(m.version_id, store.NextVersionId(NowUnixMillis(), &seq_warning));
+  if (!seq_warning.empty()) out.warnings.push_back(seq_warning);
   m.parent_version = out.parent_version;
   m.created_unix_ms = NowUnixMillis();
   m.job_id = out.job_id;
@@ -255,6 +270,7 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   m.file_size = built.file.size;
   m.file_sha256 = built.file.sha256;
   m.train_vectors = built.train_vectors;
+  m.train_sample = index_.train_sample;
   m.threads = built.threads;
   m.stage_seconds = control.StageSeconds();
   m.validation = report;
@@ -271,6 +287,21 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
     if (!q.ok()) out.warnings.push_back("quarantine of " + *live_id + " failed: " + q.message());
   }
   return Status::Ok();
+}
+
+std::string LiveMatches(const Manifest& live, const SourceFingerprint& source,
+                        const IndexConfig& index) {
+  const SourceFingerprint& was = live.source;
+  if (was.sha256.empty() || was.sha256 != source.sha256 || was.count != source.count ||
+      was.dim != source.dim)
+    return "";
+  if (live.factory != index.factory || live.metric != MetricName(index.metric) ||
+      live.dim != index.dimension || live.train_sample != index.train_sample)
+    return "";
+  return "live version " + live.version_id + " was built from the same source content (sha256 " +
+         source.sha256.substr(0, 12) + "..., " + std::to_string(source.count) +
+         " vectors) with the same factory, metric, dimension and train_sample; "
+         "use --force (API: {\"force\": true}) to build anyway";
 }
 
 Result<std::optional<JobOutcome>> ReadLastJob(Env* env, const Config& config,

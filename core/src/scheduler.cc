@@ -190,13 +190,14 @@ void Scheduler::Tick() {
 }
 
 Result<std::string> Scheduler::Trigger(const std::string& index, const std::string& trigger,
-                                       const std::string& kind, const std::string& version) {
+                                       const std::string& kind, const std::string& version,
+                                       bool force) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (entries_.find(index) == entries_.end())
       return NotFound("no index named '" + index + "'");
   }
-  return runner_->Submit(index, trigger, kind, version);
+  return runner_->Submit(index, trigger, kind, version, force);
 }
 
 void Scheduler::OnJobFinished(const JobOutcome& out) {
@@ -209,7 +210,8 @@ void Scheduler::OnJobFinished(const JobOutcome& out) {
   st.last_finished_unix_ms = out.finished_unix_ms;
   st.last_result = std::string(ResultName(out));
   st.last_error = out.status.ok() ? "" : out.status.message();
-  if (out.stage == Stage::kDone) {
+  // A skip means live already is the current source: as fresh as a build.
+  if (out.stage == Stage::kDone || out.stage == Stage::kSkipped) {
     st.consecutive_failures = 0;
     st.last_success_unix_ms = clock_->NowUnixMillis();
   } else if (CountsAsFailure(out)) {

@@ -1,4 +1,4 @@
-// One memory-mapped reader serves every format: they differ only in where
+// One pread-based reader serves every format: they differ only in where
 // the rows start, an optional int32 dim before each row and the element type.
 #include "frb/source.h"
 
@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "frb/sha256.h"
 #include "source_npy.h"
@@ -17,7 +18,10 @@ namespace {
 // clear error instead of an absurd row size.
 constexpr int64_t kMaxDim = 1 << 20;
 constexpr size_t kNoBad = std::numeric_limits<size_t>::max();
-constexpr size_t kFingerprintChunk = size_t{8} << 20;
+// Unit of the fingerprint pass and of reads through the scratch buffer.
+constexpr size_t kReadChunk = size_t{8} << 20;
+// A .npy header is a few hundred bytes; numpy itself caps it far below this.
+constexpr size_t kMaxHead = size_t{1} << 20;
 
 // Non-zero iff the float with these bits is NaN or Inf: an all-ones exponent
 // carries into bit 31 when one is added to it. Branch-free so it vectorizes.
@@ -86,11 +90,10 @@ Result<FileInfo> StatFollow(Env* env, const std::string& path) {
   return InvalidArgument("source " + path + ": too many levels of symbolic links");
 }
 
-Result<Layout> VecsLayout(const MappedFile& file, bool u8) {
-  const uint8_t* p = file.data();
-  const size_t size = file.size();
+// `head` is the start of the file (at least 4 bytes when the file has them).
+Result<Layout> VecsLayout(const uint8_t* p, size_t head_size, uint64_t size, bool u8) {
   const char* ext = u8 ? ".bvecs" : ".fvecs";
-  if (size >= 6 && std::memcmp(p, "\x93NUMPY", 6) == 0)
+  if (head_size >= 6 && std::memcmp(p, "\x93NUMPY", 6) == 0)
     return InvalidArgument(std::string("this is a .npy file, not ") + ext + "; use format npy");
   if (size < 4) {
     return Corruption("truncated: " + std::to_string(size) +
@@ -118,7 +121,7 @@ Result<Layout> VecsLayout(const MappedFile& file, bool u8) {
   return l;
 }
 
-Result<Layout> RawLayout(size_t size, int dim) {
+Result<Layout> RawLayout(uint64_t size, int dim) {
   if (dim <= 0) return InvalidArgument("format raw-f32 needs the dimension (dim > 0)");
   Layout l;
   l.dim = dim;
@@ -134,11 +137,12 @@ Result<Layout> RawLayout(size_t size, int dim) {
   return l;
 }
 
-Result<Layout> ParseLayout(const MappedFile& file, SourceFormat format, int dim) {
+Result<Layout> ParseLayout(const uint8_t* head, size_t head_size, uint64_t size,
+                           SourceFormat format, int dim) {
   switch (format) {
     case SourceFormat::kNpy: {
       FRB_ASSIGN_OR_RETURN(internal::NpyLayout npy,
-                           internal::ParseNpy(file.data(), file.size()));
+                           internal::ParseNpy(head, head_size, size));
       Layout l;
       l.data_offset = npy.data_offset;
       l.row_bytes = static_cast<uint64_t>(npy.dim) * 4;
@@ -146,20 +150,25 @@ Result<Layout> ParseLayout(const MappedFile& file, SourceFormat format, int dim)
       l.dim = npy.dim;
       return l;
     }
-    case SourceFormat::kFvecs: return VecsLayout(file, false);
-    case SourceFormat::kBvecs: return VecsLayout(file, true);
-    case SourceFormat::kRawF32: return RawLayout(file.size(), dim);
+    case SourceFormat::kFvecs: return VecsLayout(head, head_size, size, false);
+    case SourceFormat::kBvecs: return VecsLayout(head, head_size, size, true);
+    case SourceFormat::kRawF32: return RawLayout(size, dim);
   }
   return InvalidArgument("unknown source format " +
                          std::to_string(static_cast<int>(format)));
 }
 
-class MappedSource final : public VectorSource {
+// Reads with pread rather than a memory map: a source rewritten in place
+// (cp or np.save over it) then shows up as a short read and fails the job,
+// where touching a mapped page past the new end of file is a SIGBUS that
+// kills the whole process.
+class FileSource final : public VectorSource {
  public:
-  MappedSource(Env* env, std::string path, SourceFormat format,
-               std::unique_ptr<MappedFile> file, const Layout& layout)
+  FileSource(Env* env, std::string path, SourceFormat format,
+             std::unique_ptr<RandomAccessFile> file, const Layout& layout,
+             const FileInfo& opened)
       : env_(env), path_(std::move(path)), format_(format),
-        file_(std::move(file)), layout_(layout) {}
+        file_(std::move(file)), layout_(layout), opened_(opened) {}
 
   int64_t count() const override { return layout_.count; }
   int dim() const override { return static_cast<int>(layout_.dim); }
@@ -169,58 +178,106 @@ class MappedSource final : public VectorSource {
     return layout_.data_offset + static_cast<uint64_t>(row) * layout_.row_bytes;
   }
 
-  Status Read(int64_t begin, int64_t n, float* out) const override {
-    if (begin < 0 || n < 0 || begin > layout_.count - n) {
-      return InvalidArgument("source " + path_ + ": read of " + std::to_string(n) +
-                             " rows at row " + std::to_string(begin) +
-                             " is out of range (count " +
-                             std::to_string(layout_.count) + ")");
-    }
-    if (n == 0) return Status::Ok();
-    if (out == nullptr) return InvalidArgument("source " + path_ + ": null output buffer");
-    // Batches are sequential: get the next one off the disk while this one
-    // is being converted and indexed.
-    // Single-row reads (sampling) are random: no read-ahead hint for them.
-    int64_t end = begin + n;
-    int64_t next = std::min(n, layout_.count - end);
-    if (n > 1 && next > 0) file_->WillNeed(RowOffset(end), RowOffset(end + next) - RowOffset(end));
-    return Scan(begin, n, out);
-  }
+  Status Read(int64_t begin, int64_t n, float* out) const override;
 
-  void Release(int64_t begin, int64_t n) const override {
-    if (begin < 0 || n <= 0 || begin >= layout_.count) return;
-    n = std::min(n, layout_.count - begin);
-    file_->DontNeed(RowOffset(begin), RowOffset(begin + n) - RowOffset(begin));
-  }
+  // Rows read with pread were never in this process's resident set, and
+  // the page cache keeps them for the next pass (fingerprint, sample, add
+  // and validation each read the file): dropping it would make every pass
+  // go to the disk again. The kernel evicts it under memory pressure.
+  void Release(int64_t, int64_t) const override {}
 
   Result<SourceFingerprint> Fingerprint(const ProgressFn& progress) const override;
+  Status CheckUnchanged() const override;
 
  private:
-  // Copies rows [begin, begin + n) to `out`, or only checks them when `out`
-  // is null. The range must be valid.
-  Status Scan(int64_t begin, int64_t n, float* out) const;
+  // Reads exactly [offset, offset + n) into `buf`; a short read means the
+  // file shrank since it was opened.
+  Status ReadBytes(uint64_t offset, size_t n, uint8_t* buf) const;
+  Status Changed(uint64_t now_size) const;
+  // Checks rows [begin, begin + n) held in `rows` as laid out in the file,
+  // copying them as float32 to `out` unless it is null.
+  Status CheckRows(const uint8_t* rows, int64_t begin, int64_t n, float* out) const;
   Status NonFinite(int64_t row, size_t col, const uint8_t* value) const;
 
   Env* env_;
   std::string path_;
   SourceFormat format_;
-  std::unique_ptr<MappedFile> file_;
+  std::unique_ptr<RandomAccessFile> file_;
   Layout layout_;
+  FileInfo opened_;  // of the file behind any symlink, at Open
 };
 
-Status MappedSource::Scan(int64_t begin, int64_t n, float* out) const {
-  const uint8_t* base = file_->data();
+Status FileSource::Changed(uint64_t now_size) const {
+  return FailedPrecondition("source " + path_ + " changed during the build (" +
+                            std::to_string(now_size) + " bytes, expected " +
+                            std::to_string(opened_.size) + ")");
+}
+
+Status FileSource::ReadBytes(uint64_t offset, size_t n, uint8_t* buf) const {
+  size_t got = 0;
+  Status s = file_->Read(offset, n, buf, &got);
+  if (!s.ok()) return EnvError(path_, s);
+  if (got == n) return Status::Ok();
+  auto now = StatFollow(env_, path_);
+  return Changed(now.ok() ? now->size : offset + got);
+}
+
+Status FileSource::CheckUnchanged() const {
+  auto now = StatFollow(env_, path_);
+  if (!now.ok()) return now.status();
+  if (now->size != opened_.size) return Changed(now->size);
+  if (now->mtime_ns != opened_.mtime_ns)
+    return FailedPrecondition("source " + path_ +
+                              " changed during the build (modified in place, same size " +
+                              std::to_string(now->size) + " bytes)");
+  return Status::Ok();
+}
+
+Status FileSource::Read(int64_t begin, int64_t n, float* out) const {
+  if (begin < 0 || n < 0 || begin > layout_.count - n) {
+    return InvalidArgument("source " + path_ + ": read of " + std::to_string(n) +
+                           " rows at row " + std::to_string(begin) +
+                           " is out of range (count " +
+                           std::to_string(layout_.count) + ")");
+  }
+  if (n == 0) return Status::Ok();
+  if (out == nullptr) return InvalidArgument("source " + path_ + ": null output buffer");
+  // Batches are sequential: get the next one off the disk while this one
+  // is being converted and indexed.
+  // Single-row reads (sampling) are random: no read-ahead hint for them.
+  int64_t end = begin + n;
+  int64_t next = std::min(n, layout_.count - end);
+  if (n > 1 && next > 0) file_->WillNeed(RowOffset(end), RowOffset(end + next) - RowOffset(end));
   const size_t d = static_cast<size_t>(layout_.dim);
   if (!layout_.row_prefix) {
-    const uint8_t* src = base + RowOffset(begin);
+    // The rows are the floats: read them straight into the caller's buffer.
+    auto* bytes = reinterpret_cast<uint8_t*>(out);
+    FRB_RETURN_IF_ERROR(ReadBytes(RowOffset(begin), static_cast<size_t>(n) * d * 4, bytes));
+    return CheckRows(bytes, begin, n, nullptr);
+  }
+  // Rows with a header (and bvecs' bytes) go through a bounded scratch buffer.
+  const int64_t per = std::max<int64_t>(1, static_cast<int64_t>(kReadChunk / layout_.row_bytes));
+  std::vector<uint8_t> scratch(static_cast<size_t>(std::min(per, n) * layout_.row_bytes));
+  for (int64_t r = begin; r < end; r += per) {
+    int64_t k = std::min(per, end - r);
+    FRB_RETURN_IF_ERROR(ReadBytes(RowOffset(r), static_cast<size_t>(k * layout_.row_bytes),
+                                  scratch.data()));
+    FRB_RETURN_IF_ERROR(CheckRows(scratch.data(), r, k, out + static_cast<size_t>(r - begin) * d));
+  }
+  return Status::Ok();
+}
+
+Status FileSource::CheckRows(const uint8_t* rows, int64_t begin, int64_t n, float* out) const {
+  const size_t d = static_cast<size_t>(layout_.dim);
+  if (!layout_.row_prefix) {
     size_t total = static_cast<size_t>(n) * d;
-    size_t bad = out != nullptr ? CopyFloats<true>(src, total, out)
-                                : CopyFloats<false>(src, total, nullptr);
+    size_t bad = out != nullptr ? CopyFloats<true>(rows, total, out)
+                                : CopyFloats<false>(rows, total, nullptr);
     if (bad == kNoBad) return Status::Ok();
-    return NonFinite(begin + static_cast<int64_t>(bad / d), bad % d, src + 4 * bad);
+    return NonFinite(begin + static_cast<int64_t>(bad / d), bad % d, rows + 4 * bad);
   }
   for (int64_t r = 0; r < n; ++r) {
-    const uint8_t* row = base + RowOffset(begin + r);
+    const uint8_t* row = rows + static_cast<size_t>(r) * layout_.row_bytes;
     int32_t header;
     std::memcpy(&header, row, 4);
     if (header != layout_.dim) {
@@ -242,7 +299,7 @@ Status MappedSource::Scan(int64_t begin, int64_t n, float* out) const {
   return Status::Ok();
 }
 
-Status MappedSource::NonFinite(int64_t row, size_t col, const uint8_t* value) const {
+Status FileSource::NonFinite(int64_t row, size_t col, const uint8_t* value) const {
   uint32_t bits;
   std::memcpy(&bits, value, 4);
   const char* what = (bits & 0x007fffffu) != 0 ? "NaN" : "Inf";
@@ -251,54 +308,36 @@ Status MappedSource::NonFinite(int64_t row, size_t col, const uint8_t* value) co
                          ") contains " + what + " in column " + std::to_string(col));
 }
 
-Result<SourceFingerprint> MappedSource::Fingerprint(const ProgressFn& progress) const {
-  FRB_ASSIGN_OR_RETURN(FileInfo before, StatFollow(env_, path_));
-  const size_t size = file_->size();
-  if (before.size != size) {
-    return FailedPrecondition("source " + path_ + ": file changed since it was opened (" +
-                              std::to_string(size) + " bytes, now " +
-                              std::to_string(before.size) + ")");
-  }
-  const uint8_t* data = file_->data();
+Result<SourceFingerprint> FileSource::Fingerprint(const ProgressFn& progress) const {
+  FRB_RETURN_IF_ERROR(CheckUnchanged());
+  const uint64_t size = file_->size();
   Sha256 sha;
-  int64_t next_row = 0;
-  uint64_t dropped = 0;
-  for (size_t off = 0; off < size; off += kFingerprintChunk) {
-    size_t len = std::min(kFingerprintChunk, size - off);
-    file_->WillNeed(off + len, kFingerprintChunk);
-    sha.Update(data + off, len);
-    // Scan the rows that end inside what has been hashed so far, while the
-    // chunk is still hot in the cache.
-    uint64_t hashed = off + len;
-    int64_t done = hashed < layout_.data_offset
-                       ? 0
-                       : static_cast<int64_t>((hashed - layout_.data_offset) /
-                                              layout_.row_bytes);
-    done = std::min(done, layout_.count);
-    if (done > next_row) {
-      FRB_RETURN_IF_ERROR(Scan(next_row, done - next_row, nullptr));
-      next_row = done;
-    }
-    // Only up to the first unscanned row: dropping the page of a row that
-    // straddles the chunk end would fault it (and its neighbours) back in,
-    // and those would never be dropped again.
-    uint64_t drop_end = next_row == layout_.count ? size : RowOffset(next_row);
-    drop_end = std::min<uint64_t>(drop_end, hashed);
-    if (drop_end > dropped) {
-      file_->DontNeed(dropped, drop_end - dropped);
-      dropped = drop_end;
-    }
-    if (progress) progress(static_cast<double>(hashed) / static_cast<double>(size));
+  // The header, then chunks of whole rows so each can be checked as read.
+  std::vector<uint8_t> buf(static_cast<size_t>(
+      std::max<uint64_t>(layout_.data_offset,
+                         std::max<uint64_t>(1, kReadChunk / layout_.row_bytes) *
+                             layout_.row_bytes)));
+  if (layout_.data_offset > 0) {
+    FRB_RETURN_IF_ERROR(ReadBytes(0, static_cast<size_t>(layout_.data_offset), buf.data()));
+    sha.Update(buf.data(), static_cast<size_t>(layout_.data_offset));
   }
-  FRB_ASSIGN_OR_RETURN(FileInfo after, StatFollow(env_, path_));
-  if (after.size != before.size || after.mtime_ns != before.mtime_ns) {
-    return FailedPrecondition("source " + path_ +
-                              ": file was modified while being fingerprinted");
+  const int64_t per = static_cast<int64_t>(buf.size() / layout_.row_bytes);
+  for (int64_t r = 0; r < layout_.count; r += per) {
+    int64_t k = std::min(per, layout_.count - r);
+    uint64_t off = RowOffset(r);
+    size_t len = static_cast<size_t>(k * layout_.row_bytes);
+    file_->WillNeed(off + len, len);
+    FRB_RETURN_IF_ERROR(ReadBytes(off, len, buf.data()));
+    sha.Update(buf.data(), len);
+    FRB_RETURN_IF_ERROR(CheckRows(buf.data(), r, k, nullptr));
+    if (progress) progress(static_cast<double>(off + len) / static_cast<double>(size));
   }
+  // Bytes past the last row would mean the file grew since it was opened.
+  FRB_RETURN_IF_ERROR(CheckUnchanged());
   SourceFingerprint fp;
   fp.path = path_;
   fp.size = size;
-  fp.mtime_ns = before.mtime_ns;
+  fp.mtime_ns = opened_.mtime_ns;
   fp.sha256 = sha.FinishHex();
   fp.count = layout_.count;
   fp.dim = static_cast<int>(layout_.dim);
@@ -315,17 +354,28 @@ Result<std::unique_ptr<VectorSource>> VectorSource::Open(Env* env,
     return InvalidArgument("source " + path + ": dim must be >= 0 (0 = from the file), got " +
                            std::to_string(dim));
   }
-  // Checked before mapping: opening a FIFO would block, and mmap of a
-  // directory fails with an unhelpful "No such device".
+  // Checked before opening: opening a FIFO would block.
   FRB_ASSIGN_OR_RETURN(FileInfo info, StatFollow(env, path));
   if (!info.is_regular) {
     return InvalidArgument("source " + path + ": not a regular file" +
                            (info.is_dir ? " (a directory)" : ""));
   }
-  auto file = env->MapFile(path);
+  auto file = env->NewRandomAccessFile(path);
   if (!file.ok()) return EnvError(path, file.status());
-  if ((*file)->size() == 0) return InvalidArgument("source " + path + ": file is empty");
-  auto layout = ParseLayout(**file, format, dim);
+  const uint64_t size = (*file)->size();
+  if (size == 0) return InvalidArgument("source " + path + ": file is empty");
+  std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(size, kMaxHead)));
+  size_t got = 0;
+  if (Status s = (*file)->Read(0, head.size(), head.data(), &got); !s.ok())
+    return EnvError(path, s);
+  if (got < head.size()) {
+    return FailedPrecondition("source " + path + " changed while being opened (" +
+                              std::to_string(got) + " bytes, expected " +
+                              std::to_string(size) + ")");
+  }
+  // What identifies the data is the file as opened, not a later stat.
+  info.size = size;
+  auto layout = ParseLayout(head.data(), head.size(), size, format, dim);
   if (!layout.ok()) return Prefixed(path, layout.status());
   if (layout->count == 0) return InvalidArgument("source " + path + ": file has no rows");
   if (layout->dim <= 0 || layout->dim > kMaxDim) {
@@ -338,7 +388,7 @@ Result<std::unique_ptr<VectorSource>> VectorSource::Open(Env* env,
                            std::to_string(dim) + " was expected");
   }
   return std::unique_ptr<VectorSource>(
-      new MappedSource(env, path, format, std::move(*file), *layout));
+      new FileSource(env, path, format, std::move(*file), *layout, info));
 }
 
 }  // namespace frb

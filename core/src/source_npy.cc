@@ -194,9 +194,10 @@ Status MissingKey(std::string_view key) {
 
 }  // namespace
 
-Result<NpyLayout> ParseNpy(const uint8_t* data, size_t size) {
+Result<NpyLayout> ParseNpy(const uint8_t* data, size_t head_size, uint64_t file_size) {
   static constexpr char kMagic[] = "\x93NUMPY";
   constexpr size_t kMagicLen = sizeof(kMagic) - 1;
+  const size_t size = head_size;
   if (size < kMagicLen || std::memcmp(data, kMagic, kMagicLen) != 0) {
     if (size < kMagicLen && std::memcmp(data, kMagic, size) == 0)
       return Corruption("truncated: file ends inside the .npy magic");
@@ -219,10 +220,15 @@ Result<NpyLayout> ParseNpy(const uint8_t* data, size_t size) {
     header_len |= (static_cast<uint64_t>(data[10]) << 16) |
                   (static_cast<uint64_t>(data[11]) << 24);
   }
-  if (header_len > size - preamble) {
+  if (header_len > file_size - preamble) {
     return Corruption("truncated: the header is " + std::to_string(header_len) +
-                      " bytes but only " + std::to_string(size - preamble) +
+                      " bytes but only " + std::to_string(file_size - preamble) +
                       " bytes follow the preamble");
+  }
+  if (header_len > size - preamble) {
+    return InvalidArgument("the .npy header is " + std::to_string(header_len) +
+                           " bytes, more than the " + std::to_string(size - preamble) +
+                           " supported");
   }
   std::string_view text(reinterpret_cast<const char*>(data + preamble), header_len);
   PyDict dict;
@@ -280,7 +286,7 @@ Result<NpyLayout> ParseNpy(const uint8_t* data, size_t size) {
       __builtin_mul_overflow(want, uint64_t{4}, &want)) {
     return InvalidArgument("shape " + Repr(*shape) + " is too large");
   }
-  uint64_t have = size - layout.data_offset;
+  uint64_t have = file_size - layout.data_offset;
   if (have < want) {
     return Corruption("truncated: expected " + std::to_string(want) +
                       " bytes of data for shape " + Repr(*shape) + ", found " +

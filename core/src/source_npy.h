@@ -15,11 +15,12 @@ struct NpyLayout {
   int64_t dim = 0;
 };
 
-// Parses and checks the header of the .npy file in [data, data + size):
-// magic, version 1.0/2.0/3.0, dtype '<f4', C order, 2-D shape, and that the
-// file size matches the shape exactly. Messages do not name the file; the
+// Parses and checks the header of a .npy file of `file_size` bytes whose
+// first `head_size` bytes (all of them, or at least the whole header) are in
+// [head, head + head_size): magic, version 1.0/2.0/3.0, dtype '<f4', C
+// order, 2-D shape, and that the file size matches the shape exactly. Messages do not name the file; the
 // caller prefixes it. Unsupported or malformed -> kInvalidArgument; a file
 // shorter or longer than its header promises -> kCorruption.
-Result<NpyLayout> ParseNpy(const uint8_t* data, size_t size);
+Result<NpyLayout> ParseNpy(const uint8_t* head, size_t head_size, uint64_t file_size);
 
 }  // namespace frb::internal

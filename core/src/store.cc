@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <string_view>
 #include <thread>
 
 namespace frb {
@@ -98,18 +99,70 @@ Result<std::string> VersionStore::CreateStaging(const std::string& job_id) {
   return dir;
 }
 
-Result<std::string> VersionStore::NextVersionId(int64_t now_unix_ms) {
+namespace {
+// Version sequence numbers have six digits and room to grow; far below
+// where arithmetic on them could overflow.
+constexpr int64_t kMaxSeq = 999'999'999'999;
+
+// The number in "v000007-..." (or a whole SEQ file's text, trimmed): -1
+// unless it is plain decimal digits within kMaxSeq.
+int64_t ParseSeq(std::string_view digits) {
+  if (digits.empty() || digits.size() > 12) return -1;
+  int64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v <= kMaxSeq ? v : -1;
+}
+}  // namespace
+
+Result<std::string> VersionStore::NextVersionId(int64_t now_unix_ms, std::string* warning) {
   std::string seq_path = JoinPath(index_dir_, "SEQ");
   int64_t seq = 0;
+  bool seq_corrupt = false;
+  std::string seq_text;
   auto text = ReadFileToString(env_, seq_path);
   if (text.ok()) {
-    seq = std::atoll(text->c_str());
+    seq_text = *text;
+    while (!seq_text.empty() && (seq_text.back() == '\n' || seq_text.back() == '\r' ||
+                                 seq_text.back() == ' '))
+      seq_text.pop_back();
+    seq = ParseSeq(seq_text);
+    seq_corrupt = seq < 0;
   } else if (text.status().code() != Code::kNotFound) {
     return text.status();
   }
   // Never go below what is on disk, even if SEQ was lost.
   FRB_ASSIGN_OR_RETURN(auto versions, ListVersions());
-  for (const auto& v : versions) seq = std::max<int64_t>(seq, std::atoll(v.c_str() + 1));
+  int64_t on_disk = 0;
+  for (const auto& v : versions) {
+    size_t dash = v.find('-');
+    int64_t n = ParseSeq(std::string_view(v).substr(1, dash == std::string::npos ? v.npos : dash - 1));
+    if (n >= 0) on_disk = std::max(on_disk, n);  // else not ours: ignored
+  }
+  if (seq_corrupt) {
+    std::string shown = seq_text.size() > 40 ? seq_text.substr(0, 40) + "..." : seq_text;
+    for (char& c : shown)
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    // The newest version is never pruned, so with versions on disk their
+    // highest number is the last one issued (ids of failed publishes are
+    // never on disk, and reusing one is harmless). With none, an id could
+    // collide with one a backup still carries.
+    if (on_disk == 0) {
+      return Corruption(seq_path + ": not a version sequence number ('" + shown +
+                        "') and no versions on disk to recover it from; write the "
+                        "last issued number (see the backups' version ids) into it");
+    }
+    if (warning != nullptr) {
+      *warning = seq_path + ": not a version sequence number ('" + shown +
+                 "'); continuing from the newest version on disk (" +
+                 std::to_string(on_disk) + ") and rewriting it";
+    }
+    seq = 0;
+  }
+  seq = std::max(seq, on_disk);
+  if (seq >= kMaxSeq) return Corruption(seq_path + ": version sequence exhausted at " + std::to_string(seq));
   ++seq;
   FRB_RETURN_IF_ERROR(WriteFileAtomic(env_, seq_path, std::to_string(seq) + "\n"));
   time_t secs = static_cast<time_t>(now_unix_ms / 1000);

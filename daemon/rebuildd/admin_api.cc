@@ -132,6 +132,7 @@ void AdminServer::Routes() {
                                   const std::string& raw) {
                  if (!authorized(req, res)) return;
                  std::string trigger = "api";
+                 bool force = false;
                  if (!raw.empty()) {
                    auto body = Json::Parse(raw);
                    if (!body.ok() || !body->is_object())
@@ -143,9 +144,13 @@ void AdminServer::Routes() {
                    if (t != "api" && t != "cli")
                      return SendError(res, 400, "trigger must be \"api\" or \"cli\"");
                    trigger = t;
+                   if (const Json* f = body->Find("force")) {
+                     if (!f->is_bool()) return SendError(res, 400, "force must be true or false");
+                     force = f->as_bool();
+                   }
                  }
                  std::string name = req.matches[1];
-                 auto id = daemon_.scheduler().Trigger(name, trigger);
+                 auto id = daemon_.scheduler().Trigger(name, trigger, "rebuild", "", force);
                  if (!id.ok()) return SendError(res, HttpCodeFor(id.status()), id.status().message());
                  spdlog::info("job {} index={} queued by {}", *id, name, trigger);
                  res.set_header("Location", "/api/v1/jobs/" + *id);

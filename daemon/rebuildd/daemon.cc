@@ -93,7 +93,10 @@ void Daemon::OnJobFinished(const JobRequest& req, const JobOutcome& out) {
   metrics_.RecordOutcome(req.kind, out);
   for (const auto& w : out.warnings)
     spdlog::warn("job {} {} index={}: {}", out.job_id, req.kind, out.index, w);
-  if (out.status.ok()) {
+  if (out.stage == Stage::kSkipped) {
+    spdlog::info("job {} {} index={} trigger={} skipped: {}", out.job_id, req.kind, out.index,
+                 out.trigger, out.skip_reason);
+  } else if (out.status.ok()) {
     std::string what = req.kind == "backup"     ? "backed up " + out.version_id
                        : req.kind == "rollback" ? out.version_id + " is live again"
                        : (req.kind == "verify" || req.kind == "scrub")

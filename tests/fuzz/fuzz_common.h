@@ -43,6 +43,12 @@ class MemEnv : public Env {
     if (it == files_.end()) return Missing(p);
     return std::unique_ptr<SequentialFile>(new MemSequential(p, it->second));
   }
+  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& p) override {
+    auto it = files_.find(p);
+    if (it == files_.end()) return Missing(p);
+    return std::unique_ptr<RandomAccessFile>(new MemRandomAccess(p, it->second));
+  }
   Result<std::unique_ptr<MappedFile>> MapFile(const std::string& p) override {
     auto it = files_.find(p);
     if (it == files_.end()) return Missing(p);
@@ -89,6 +95,25 @@ class MemEnv : public Env {
     size_t size() const override { return data_.size(); }
     void WillNeed(size_t, size_t) const override {}
     void DontNeed(size_t, size_t) const override {}
+    const std::string& path() const override { return path_; }
+
+   private:
+    std::string path_;
+    std::string_view data_;
+  };
+
+  class MemRandomAccess : public RandomAccessFile {
+   public:
+    MemRandomAccess(std::string path, std::string_view data)
+        : path_(std::move(path)), data_(data) {}
+    Status Read(uint64_t offset, size_t n, void* buf, size_t* got) const override {
+      size_t take = offset < data_.size() ? std::min<uint64_t>(n, data_.size() - offset) : 0;
+      if (take) std::memcpy(buf, data_.data() + offset, take);
+      *got = take;
+      return Status::Ok();
+    }
+    uint64_t size() const override { return data_.size(); }
+    void WillNeed(uint64_t, uint64_t) const override {}
     const std::string& path() const override { return path_; }
 
    private:

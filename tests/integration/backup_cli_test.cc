@@ -47,7 +47,7 @@ class BackupCliTest : public ::testing::Test {
     EXPECT_TRUE(j.ok()) << r.out << r.err;
     return j.ok() ? *j : Json();
   }
-  std::string Rebuild() { return CliJson({"rebuild", "small"}).GetString("version"); }
+  std::string Rebuild() { return CliJson({"rebuild", "small", "--force"}).GetString("version"); }
 
   test::TempDir dir_;
   std::string source_, config_;

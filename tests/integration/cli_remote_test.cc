@@ -101,7 +101,7 @@ TEST_F(CliRemoteTest, RebuildWaitThenStatusJobsAndHealth) {
   EXPECT_NE(health.out.find("ready"), std::string::npos) << health.out;
   EXPECT_EQ(ParseOut(Cli({"health", "--json"})).GetString("status"), "ready");
 
-  auto r = Cli({"rebuild", "small", "--wait", "--json"});
+  auto r = Cli({"rebuild", "small", "--force", "--wait", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
   Json job = ParseOut(r);
   EXPECT_EQ(job.GetString("state"), "done") << r.out;
@@ -166,7 +166,7 @@ TEST_F(CliRemoteTest, SecondRebuildIsBusyAndCancelEndsTheWaitingJob) {
   StartDaemon();
 
   test::ProcessResult waited;
-  std::thread waiter([&] { waited = Cli({"rebuild", "small", "--wait", "--json"}); });
+  std::thread waiter([&] { waited = Cli({"rebuild", "small", "--force", "--wait", "--json"}); });
   // The job the waiter queued, once it trains.
   std::string id;
   for (auto deadline = Clock::now() + std::chrono::seconds(30); id.empty() && Clock::now() < deadline;) {
@@ -183,7 +183,7 @@ TEST_F(CliRemoteTest, SecondRebuildIsBusyAndCancelEndsTheWaitingJob) {
   }
 
   // The index has a running job: a second rebuild is refused with exit 4.
-  auto busy = Cli({"rebuild", "small"});
+  auto busy = Cli({"rebuild", "small", "--force"});
   EXPECT_EQ(busy.exit_code, 4) << busy.out << busy.err;
   EXPECT_NE(busy.err.find("busy"), std::string::npos) << busy.err;
   EXPECT_NE(busy.err.find(id), std::string::npos) << busy.err;
@@ -208,7 +208,7 @@ TEST_F(CliRemoteTest, RejectedCandidateExitsThreeWithTheGates) {
   search_ = "";  // LSH takes no nprobe
   WriteConfig(20000, "LSH", 1000, "", "0.99");
   StartDaemon();
-  auto r = Cli({"rebuild", "small", "--wait"});
+  auto r = Cli({"rebuild", "small", "--force", "--wait"});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_NE(r.err.find("gate failed: recall"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("faiss-rebuild: failed in validating"), std::string::npos) << r.err;
@@ -222,7 +222,7 @@ TEST_F(CliRemoteTest, RejectedCandidateExitsThreeWithTheGates) {
 TEST_F(CliRemoteTest, BackupAndRestoreRunAsDaemonJobs) {
   WriteConfig(20000, "IVF64,Flat", 5000);
   StartDaemon();
-  auto first = Cli({"rebuild", "small", "--wait", "--json"});
+  auto first = Cli({"rebuild", "small", "--force", "--wait", "--json"});
   ASSERT_EQ(first.exit_code, 0) << first.err << daemon_->Log();
   std::string v1 = ParseOut(first).GetString("version");
 
@@ -236,7 +236,7 @@ TEST_F(CliRemoteTest, BackupAndRestoreRunAsDaemonJobs) {
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(again.out.find("backed up " + v1), 0u) << again.out;
 
-  auto second = Cli({"rebuild", "small", "--wait", "--json"});
+  auto second = Cli({"rebuild", "small", "--force", "--wait", "--json"});
   ASSERT_EQ(second.exit_code, 0) << second.err;
   std::string v2 = ParseOut(second).GetString("version");
   // The daemon's listing is the local one, marks included.
@@ -394,7 +394,7 @@ TEST_F(CliRemoteTest, MutatingCallsSendTheTokenFromTheConfig) {
   std::string text = test::ReadText(config_);
   text.replace(text.find(token), token.size(), wrong);
   test::WriteText(wrong_config, text);
-  auto refused = Cli({"rebuild", "small"}, wrong_config);
+  auto refused = Cli({"rebuild", "small", "--force"}, wrong_config);
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_EQ(refused.err, "faiss-rebuild: wrong bearer token\n");
   // Reads need no token.
@@ -410,7 +410,7 @@ TEST_F(CliRemoteTest, MutatingCallsSendTheTokenFromTheConfig) {
   EXPECT_EQ(missing.err, "faiss-rebuild: missing bearer token (no bearer token sent: "
                          "http.token_file is not set in " + no_token_config + ")\n");
 
-  auto ok = Cli({"rebuild", "small", "--wait"});
+  auto ok = Cli({"rebuild", "small", "--force", "--wait"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_NE(ok.out.find("published v"), std::string::npos) << ok.out;
 }
@@ -423,7 +423,7 @@ TEST_F(CliRemoteTest, UnreachableDaemonIsOneLineWithTheLocalHint) {
                      " (connection refused); is faiss-rebuildd running? use --local to act on "
                      "the data dir directly\n";
   for (std::vector<std::string> args :
-       {std::vector<std::string>{"status"}, {"rebuild", "small", "--wait"}, {"jobs"},
+       {std::vector<std::string>{"status"}, {"rebuild", "small", "--force", "--wait"}, {"jobs"},
         {"jobs", "show", "j-x"}, {"cancel", "j-x"}, {"health"}, {"backup", "list", "small"},
         {"backup", "create", "small"}, {"restore", "small", "v1"}}) {
     auto r = Cli(args);

@@ -53,7 +53,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, RebuildLocalPublishesAndStatusShowsIt) {
-  auto r = Cli({"rebuild", "small", "--local", "--json"});
+  auto r = Cli({"rebuild", "small", "--force", "--local", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Json out = ParseOut(r);
   EXPECT_EQ(out.GetString("state"), "done");
@@ -82,10 +82,10 @@ TEST_F(CliTest, RebuildLocalPublishesAndStatusShowsIt) {
 }
 
 TEST_F(CliTest, FailedValidationExitsThreeAndKeepsLive) {
-  ASSERT_EQ(Cli({"rebuild", "small", "--local"}).exit_code, 0);
+  ASSERT_EQ(Cli({"rebuild", "small", "--force", "--local"}).exit_code, 0);
   auto before = Cli({"versions", "small", "--json"});
   WriteConfig("LSH", 0.99, "");
-  auto r = Cli({"rebuild", "small", "--local"});
+  auto r = Cli({"rebuild", "small", "--force", "--local"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("min_recall"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("unchanged"), std::string::npos) << r.err;
@@ -98,12 +98,12 @@ TEST_F(CliTest, SecondConcurrentRebuildIsRefusedWithClearMessage) {
   ASSERT_TRUE(store.Init().ok());
   auto lock = store.Lock(false);
   ASSERT_TRUE(lock.ok());
-  auto r = Cli({"rebuild", "small", "--local"});
+  auto r = Cli({"rebuild", "small", "--force", "--local"});
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_NE(r.err.find("busy"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   lock.value().reset();
-  EXPECT_EQ(Cli({"rebuild", "small", "--local"}).exit_code, 0);
+  EXPECT_EQ(Cli({"rebuild", "small", "--force", "--local"}).exit_code, 0);
 }
 
 TEST_F(CliTest, TwoProcessesAtOnceNeverBothBuild) {
@@ -134,7 +134,7 @@ TEST_F(CliTest, NanInSourceIsOneLineErrorNamingFileAndRow) {
   size_t header = data.size() - 20000 * 32 * 4;
   std::memcpy(&data[header + (7 * 32 + 3) * 4], &nan, 4);
   test::WriteText(source_, data);
-  auto r = Cli({"rebuild", "small", "--local"});
+  auto r = Cli({"rebuild", "small", "--force", "--local"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(source_), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("row 7"), std::string::npos) << r.err;

@@ -93,7 +93,7 @@ class CrashCycleTest : public ::testing::Test {
   std::vector<std::string> Args(Cmd cmd, const std::string& target) const {
     std::vector<std::string> a = {test::BinPath("cli/faiss-rebuild"), "--config", config_};
     switch (cmd) {
-      case Cmd::kRebuild: a.insert(a.end(), {"rebuild", "c", "--local"}); break;
+      case Cmd::kRebuild: a.insert(a.end(), {"rebuild", "c", "--force", "--local"}); break;
       case Cmd::kBackupCreate: a.insert(a.end(), {"backup", "create", "c", "--local"}); break;
       case Cmd::kRestore: a.insert(a.end(), {"restore", "c", target, "--local"}); break;
       case Cmd::kPrune: a.insert(a.end(), {"backup", "prune", "c"}); break;
@@ -227,7 +227,7 @@ class CrashCycleTest : public ::testing::Test {
 TEST_F(CrashCycleTest, KillNineDuringRebuildBackupRestoreAndPrune) {
   // Starting state: three versions, backups of the first two.
   for (int i = 0; i < 3; ++i) {
-    auto r = Cli({"rebuild", "c", "--local"});
+    auto r = Cli({"rebuild", "c", "--force", "--local"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   // Un-killed duration of each command bounds its random kill instant.

@@ -47,7 +47,7 @@ class CrashLoopTest : public ::testing::Test {
                                  "    validation: { queries: 200, min_recall: 0.5, max_p99_ms: 1000 }\n");
   }
   std::vector<std::string> RebuildArgs() {
-    return {test::BinPath("cli/faiss-rebuild"), "--config", config_, "rebuild", "c", "--local"};
+    return {test::BinPath("cli/faiss-rebuild"), "--config", config_, "rebuild", "c", "--local", "--force"};
   }
 
   // The invariants that must hold at any instant after a kill.

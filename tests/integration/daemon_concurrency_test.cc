@@ -99,7 +99,7 @@ TEST_F(DaemonConcurrencyTest, LocalCommandsWhileTheDaemonBuildsAreBusy) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (std::vector<std::string> args :
-       {std::vector<std::string>{"rebuild", "small", "--local"},
+       {std::vector<std::string>{"rebuild", "small", "--force", "--force", "--local"},
         {"backup", "prune", "small"}}) {
     auto busy = Cli(args);
     EXPECT_EQ(busy.exit_code, 4) << args[0] << ": " << busy.err;
@@ -112,7 +112,7 @@ TEST_F(DaemonConcurrencyTest, LocalCommandsWhileTheDaemonBuildsAreBusy) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   // The lock is free again: the local rebuild now runs.
-  auto ok = Cli({"rebuild", "small", "--local"});
+  auto ok = Cli({"rebuild", "small", "--force", "--local"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
@@ -141,11 +141,11 @@ TEST_F(DaemonConcurrencyTest, CronApiAndCliTriggersAtTheSameInstant) {
                                       Http(port, "POST", "/api/v1/indexes/small/rebuild").status));
     });
   threads.emplace_back([&] {
-    while (!stop) note("remote exit " + std::to_string(Cli({"rebuild", "small"}, port).exit_code));
+    while (!stop) note("remote exit " + std::to_string(Cli({"rebuild", "small", "--force"}, port).exit_code));
   });
   threads.emplace_back([&] {
     while (!stop) {
-      int rc = Cli({"rebuild", "small", "--local"}).exit_code;
+      int rc = Cli({"rebuild", "small", "--force", "--local"}).exit_code;
       note("local exit " + std::to_string(rc));
       if (rc == 0) {
         std::lock_guard<std::mutex> l(mu);

@@ -191,13 +191,13 @@ class DiskLimitsTest : public ::testing::Test {
 // EFBIG from a file-size limit, with SIGXFSZ ignored (as the programs must
 // do in main()): a clean failure, reported as no_space, live intact.
 TEST_F(DiskLimitsTest, FileSizeLimitFailsLikeAFullDisk) {
-  auto first = Run({"rebuild", "c", "--local"});
+  auto first = Run({"rebuild", "c", "--force", "--local"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   std::string v1 = Live(data_);
   Limits lim;
   lim.fsize = 512 << 10;  // below the index file and its backup, above every small file
   lim.ignore_sigxfsz = true;
-  auto r = Run({"rebuild", "c", "--local"}, lim);
+  auto r = Run({"rebuild", "c", "--force", "--local"}, lim);
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_NE(r.err.find("File too large"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("live version " + v1 + " unchanged"), std::string::npos) << r.err;
@@ -212,7 +212,7 @@ TEST_F(DiskLimitsTest, FileSizeLimitFailsLikeAFullDisk) {
   EXPECT_EQ(b.exit_code, 1) << Describe(b);
   EXPECT_NE(b.err.find("File too large"), std::string::npos) << b.err;
 
-  auto again = Run({"rebuild", "c", "--local"});
+  auto again = Run({"rebuild", "c", "--force", "--local"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(Live(data_), v1);
   ExpectNoLeftovers(data_, bk_);
@@ -221,13 +221,13 @@ TEST_F(DiskLimitsTest, FileSizeLimitFailsLikeAFullDisk) {
 // The same limit with SIGXFSZ left at its default disposition: the CLI must
 // ignore the signal itself, or the kernel kills it mid-write.
 TEST_F(DiskLimitsTest, CliIgnoresSigxfsz) {
-  auto first = Run({"rebuild", "c", "--local"});
+  auto first = Run({"rebuild", "c", "--force", "--local"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   std::string v1 = Live(data_);
   Limits lim;
   lim.fsize = 512 << 10;
   lim.ignore_sigxfsz = false;  // SIG_DFL: terminate (and core) on SIGXFSZ
-  auto r = Run({"rebuild", "c", "--local"}, lim);
+  auto r = Run({"rebuild", "c", "--force", "--local"}, lim);
   EXPECT_EQ(r.exit_code, 1)
       << Describe(r) << " (expected a clean failure: faiss-rebuild's main() must call "
       << "signal(SIGXFSZ, SIG_IGN) so a file-size limit gives EFBIG instead of a kill)";
@@ -251,15 +251,15 @@ set -u
 D=$1; OUT=$2; FRB=$3; CFG=$4
 mount -t tmpfs -o size=8m tmpfs "$D" || exit 90
 run() { n=$1; shift; "$FRB" --config "$CFG" "$@" >"$OUT/$n.out" 2>"$OUT/$n.err"; echo $? >"$OUT/$n.rc"; }
-run r1 rebuild c --local
+run r1 rebuild c --force --local
 avail=$(df -k --output=avail "$D" | tail -1)
 dd if=/dev/zero of="$D/filler" bs=1k count=$((avail - 500)) 2>/dev/null
 df -k --output=avail "$D" | tail -1 | tr -d ' ' >"$OUT/free_kib"
-run r2 rebuild c --local
+run r2 rebuild c --force --local
 run b2 backup create c --local
 mkdir -p "$OUT/full"; cp -a "$D/data" "$OUT/full/"; [ ! -d "$D/bk" ] || cp -a "$D/bk" "$OUT/full/"
 rm -f "$D/filler"
-run r3 rebuild c --local
+run r3 rebuild c --force --local
 run b3 backup create c --local
 mkdir -p "$OUT/recovered"; cp -a "$D/data" "$D/bk" "$OUT/recovered/"
 )";
@@ -276,9 +276,10 @@ mkdir -p "$OUT/recovered"; cp -a "$D/data" "$D/bk" "$OUT/recovered/"
   std::string full = JoinPath(out, "full");
   std::string v1 = Live(JoinPath(full, "data"));
   ASSERT_FALSE(v1.empty());
-  // The rebuild that does not fit: clean failure naming the full disk.
+  // The rebuild that does not fit: refused before training by the index
+  // size estimate, naming the free space.
   EXPECT_EQ(rc("r2"), 1) << err("r2");
-  EXPECT_NE(err("r2").find("No space left on device"), std::string::npos) << err("r2");
+  EXPECT_NE(err("r2").find("bytes free"), std::string::npos) << err("r2");
   EXPECT_NE(err("r2").find("live version " + v1 + " unchanged"), std::string::npos) << err("r2");
   ExpectLive(JoinPath(full, "data"), v1);
   ExpectNoLeftovers(JoinPath(full, "data"), JoinPath(full, "bk"));
@@ -389,8 +390,8 @@ TEST_F(DiskLimitsTest, ReadOnlyDataDir) {
   std::string why;
   if (!CanUseMountNamespace(mnt, &why)) GTEST_SKIP() << why;
   WriteConfig(JoinPath(mnt, "data"), JoinPath(mnt, "bk"));
-  ASSERT_EQ(Run({"rebuild", "c", "--local"}).exit_code, 0);
-  ASSERT_EQ(Run({"rebuild", "c", "--local"}).exit_code, 0);  // v1 backed up
+  ASSERT_EQ(Run({"rebuild", "c", "--force", "--local"}).exit_code, 0);
+  ASSERT_EQ(Run({"rebuild", "c", "--force", "--local"}).exit_code, 0);  // v1 backed up
   std::string v2 = Live(data_);
   auto v1 = *VersionStore(Env::Default(), data_, "c").RollbackVersion();
   ASSERT_TRUE(v1);
@@ -445,7 +446,7 @@ TEST_F(DiskLimitsTest, PermissionDeniedDirectories) {
   }
   Limits lim;
   lim.uid = as;
-  auto first = Run({"rebuild", "c", "--local"}, lim);
+  auto first = Run({"rebuild", "c", "--force", "--local"}, lim);
   ASSERT_EQ(first.exit_code, 0) << Describe(first);
   std::string v1 = Live(data_);
   VersionStore store(Env::Default(), data_, "c");
@@ -454,10 +455,10 @@ TEST_F(DiskLimitsTest, PermissionDeniedDirectories) {
     std::vector<std::string> cmd;
   };
   std::vector<Case> cases = {
-      {store.IndexDir(), {"rebuild", "c", "--local"}},                 // SEQ / symlink swap
-      {JoinPath(store.IndexDir(), "versions"), {"rebuild", "c", "--local"}},  // commit rename
-      {store.StagingRoot(), {"rebuild", "c", "--local"}},              // staging mkdir
-      {JoinPath(bk_, "c"), {"rebuild", "c", "--local"}},               // backing up
+      {store.IndexDir(), {"rebuild", "c", "--force", "--local"}},                 // SEQ / symlink swap
+      {JoinPath(store.IndexDir(), "versions"), {"rebuild", "c", "--force", "--local"}},  // commit rename
+      {store.StagingRoot(), {"rebuild", "c", "--force", "--local"}},              // staging mkdir
+      {JoinPath(bk_, "c"), {"rebuild", "c", "--force", "--local"}},               // backing up
       {JoinPath(bk_, "c"), {"backup", "create", "c", "--local"}},
   };
   int n = 0;
@@ -482,7 +483,7 @@ TEST_F(DiskLimitsTest, PermissionDeniedDirectories) {
     EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
     ExpectLive(data_, live);
     // The next run, permissions restored, succeeds and cleans up.
-    auto again = Run({"rebuild", "c", "--local"}, lim);
+    auto again = Run({"rebuild", "c", "--force", "--local"}, lim);
     EXPECT_EQ(again.exit_code, 0) << Describe(again);
     ExpectNoLeftovers(data_, bk_);
   }

@@ -251,7 +251,7 @@ TEST_F(RebuilddTest, BackupAndRestoreRunAsJobsThroughTheApi) {
   ASSERT_EQ(backup.GetString("state"), "done") << backup.Dump();
   EXPECT_EQ(backup.GetString("kind"), "backup");
   EXPECT_EQ(backup.GetString("version"), v1);
-  Json second = run("/api/v1/indexes/small/rebuild", "");
+  Json second = run("/api/v1/indexes/small/rebuild", R"({"force": true})");
   ASSERT_EQ(second.GetString("state"), "done") << second.Dump();
   std::string v2 = second.GetString("version");
 

@@ -140,7 +140,7 @@ class SearchdTest : public ::testing::Test {
   std::string Publish(uint64_t seed, size_t index = 0, int64_t count = kCount) {
     EXPECT_TRUE(synth::WriteNpy(Env::Default(), source_, count, kDim, seed).ok());
     JobControl control;
-    RebuildJob job(Env::Default(), config_, config_.indexes[index], RebuildOptions{});
+    RebuildJob job(Env::Default(), config_, config_.indexes[index], [] { RebuildOptions o; o.force = true; return o; }());
     JobOutcome out = job.Run(control);
     EXPECT_TRUE(out.status.ok()) << out.status.ToString();
     return out.version_id;

@@ -326,6 +326,12 @@ Result<std::unique_ptr<SequentialFile>> PowerLossEnv::NewSequentialFile(const st
   return target()->NewSequentialFile(p);
 }
 
+Result<std::unique_ptr<RandomAccessFile>> PowerLossEnv::NewRandomAccessFile(
+    const std::string& p) {
+  if (lost_) return PowerLost("open " + p);
+  return target()->NewRandomAccessFile(p);
+}
+
 Result<std::unique_ptr<MappedFile>> PowerLossEnv::MapFile(const std::string& p) {
   if (lost_) return PowerLost("map " + p);
   return target()->MapFile(p);

@@ -60,6 +60,8 @@ class PowerLossEnv : public EnvWrapper {
 
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override;
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& p) override;
+  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& p) override;
   Result<std::unique_ptr<MappedFile>> MapFile(const std::string& p) override;
   Status Rename(const std::string& f, const std::string& t) override;
   Status RemoveFile(const std::string& p) override;

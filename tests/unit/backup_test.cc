@@ -71,7 +71,7 @@ class BackupTest : public ::testing::Test {
   }
   JobOutcome Rebuild(Env* env = Env::Default()) {
     JobControl control;
-    return RebuildJob(env, config_, index(), RebuildOptions{}).Run(control);
+    return RebuildJob(env, config_, index(), [] { RebuildOptions o; o.force = true; return o; }()).Run(control);
   }
   std::vector<std::string> BackupIds() { return test::BackupIds(Backups()); }
 
@@ -224,6 +224,48 @@ INSTANTIATE_TEST_SUITE_P(
                }, "missing", false}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// Two data dirs configured with one backup_dir used to list each other's
+// backups as their own and prune them under their own retention.
+TEST_F(BackupTest, ASecondDataDirSharingTheBackupDirIsRefused) {
+  config_.backup_dir = dir_.Sub("shared-backups");
+  std::string v = PublishFake(FakeIndexBytes(3000, 1));
+  bool created = false;
+  ASSERT_TRUE(Backups().Create(Store(), v, nullptr, &created).ok());
+  ASSERT_TRUE(created);
+  EXPECT_EQ(BackupIds(), std::vector<std::string>{v});
+
+  // Another data dir (another host, or a copy of this one) with the same
+  // backup_dir and the same index name.
+  Config other = config_;
+  other.data_dir = dir_.Sub("other-data");
+  IndexConfig& oi = other.indexes[0];
+  BackupStore theirs(Env::Default(), other, oi);
+  VersionStore their_store(Env::Default(), other.data_dir, "t");
+  ASSERT_TRUE(their_store.Init().ok());
+  std::string owner = *DataDirId(Env::Default(), config_.data_dir, false);
+  auto expect_refused = [&](const Status& s, const char* what) {
+    EXPECT_EQ(s.code(), Code::kFailedPrecondition) << what << ": " << s.ToString();
+    EXPECT_NE(s.message().find(config_.data_dir), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(other.data_dir), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(owner), std::string::npos) << s.message();
+  };
+  expect_refused(theirs.List().status(), "list");
+  expect_refused(theirs.Verify(v).status(), "verify");
+  expect_refused(theirs.Prune(their_store, false).status(), "prune");
+  expect_refused(theirs.RestoreFile(v, dir_.Sub("x")).status(), "restore");
+  expect_refused(theirs.Create(Store(), v, nullptr, &created).status(), "create");
+  // Nothing of ours was touched, and we still own and list it.
+  EXPECT_EQ(BackupIds(), std::vector<std::string>{v});
+  auto verified = Backups().Verify(v);
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_TRUE(verified->ok);
+
+  // The id is stable; a backup_dir of their own works for them.
+  EXPECT_EQ(*DataDirId(Env::Default(), config_.data_dir, true), owner);
+  other.backup_dir = dir_.Sub("their-backups");
+  EXPECT_TRUE(BackupStore(Env::Default(), other, oi).List().ok());
+}
+
 TEST_F(BackupTest, DiskFullDuringCompressionLeavesNoBackup) {
   std::string v = PublishFake(FakeIndexBytes(40000, 5));
   std::string before = *Sha256File(Env::Default(), Store().VersionIndexPath(v));
@@ -241,7 +283,9 @@ TEST_F(BackupTest, DiskFullDuringCompressionLeavesNoBackup) {
   EXPECT_FALSE(created);
   EXPECT_GT(appends, 2);
   EXPECT_TRUE(BackupIds().empty());
-  EXPECT_TRUE(Env::Default()->ListDir(Backups().Dir())->empty()) << "temp file left behind";
+  // Only the ownership record stays.
+  EXPECT_EQ(*Env::Default()->ListDir(Backups().Dir()), std::vector<std::string>{"OWNER"})
+      << "temp file left behind";
   EXPECT_EQ(*Sha256File(Env::Default(), Store().VersionIndexPath(v)), before);
   EXPECT_EQ(*Store().LiveVersion(), v);
 }
@@ -257,8 +301,10 @@ TEST_F(BackupTest, LeftoversOfACrashAreSweptAndNeverListed) {
   EXPECT_TRUE(BackupIds().empty());
   bool created;
   ASSERT_TRUE(backups.Create(Store(), v, nullptr, &created).ok());
-  // The backup, its manifest and its verify state (verified on creation).
-  std::vector<std::string> want = {v + ".backup.json", v + ".faiss.zst", v + ".state.json"};
+  // The backup, its manifest and its verify state (verified on creation),
+  // and whose backups these are.
+  std::vector<std::string> want = {"OWNER", v + ".backup.json", v + ".faiss.zst",
+                                   v + ".state.json"};
   EXPECT_EQ(*Env::Default()->ListDir(backups.Dir()), want);
 }
 

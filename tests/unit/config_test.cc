@@ -388,6 +388,63 @@ indexes:
                    "factory: FAISS rejects 'IVF64,Flot' for dimension 8");
 }
 
+// faiss::index_factory matches the string with std::regex, which recurses
+// per character: 40,000 characters overflowed the stack (SIGSEGV) in
+// `config validate`, on reload and in faiss-searchd. Such strings must be
+// refused before FAISS (or our own regexes) see them, at the factory value.
+TEST(ConfigTest, HostileFactoryStringsAreRefusedBeforeFaissSeesThem) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {std::string(40000, 'A'), "is 40000 characters long (at most 256)"},
+      {"IVF64," + std::string(40000, '1'), "characters long"},
+      {[] {
+         std::string f;
+         for (int i = 0; i < 8000; ++i) f += "PQ8x8";
+         return f;
+       }(),
+       "characters long"},
+      {std::string(10, '(') + "Flat" + std::string(10, ')'), "nests parentheses more than 4 deep"},
+      {"IVF64,Flat)", "unmatched ')'"},
+      {"IVF64(Flat", "unclosed '('"},
+      {"IVF64,Flat;rm", "has ';' at character 11"},
+      {"IVF64,*", "has '*' at character 7"},
+      {std::string("Flat\x01"), "byte 1"},
+  };
+  for (const auto& [factory, want] : cases) {
+    // YAML double-quoted: control bytes as \xHH escapes.
+    std::string quoted;
+    for (char c : factory) {
+      if (static_cast<unsigned char>(c) < 0x20) {
+        char esc[8];
+        std::snprintf(esc, sizeof(esc), "\\x%02x", c);
+        quoted += esc;
+      } else {
+        quoted += c;
+      }
+    }
+    std::string yaml = "indexes:\n  - name: a\n    source: { path: /data/a.npy }\n"
+                       "    dimension: 8\n    factory: \"" + quoted + "\"\n";
+    Parsed p = Parse(yaml);
+    ASSERT_EQ(p.problems.size(), 1u) << factory.substr(0, 40) << Dump(p.problems);
+    EXPECT_EQ(p.problems[0].line, 5);
+    EXPECT_EQ(p.problems[0].column, 14);
+    EXPECT_EQ(p.problems[0].message.rfind("factory: the string ", 0), 0u)
+        << p.problems[0].message.substr(0, 300);
+    EXPECT_NE(p.problems[0].message.find(want), std::string::npos)
+        << p.problems[0].message.substr(0, 300);
+    // The message stays short: the string itself is not echoed.
+    EXPECT_LT(p.problems[0].message.size(), 400u);
+  }
+  // Real factory strings pass the check (FAISS then judges them).
+  for (const char* ok : {"OPQ16_64,IVF256_HNSW32,PQ16x4fsr,RFlat", "IDMap2,Flat", "HNSW32_SQ8",
+                         "PCAR16,IVF64(RCQ2x5),SQ8", "IVF64,PQ8+16", "SQfp16"}) {
+    Parsed p = Parse("indexes:\n  - name: a\n    source: { path: /data/a.npy }\n"
+                     "    dimension: 64\n    factory: \"" + std::string(ok) + "\"\n");
+    for (const auto& problem : p.problems)
+      EXPECT_EQ(problem.message.find("factory: the string"), std::string::npos)
+          << ok << ": " << problem.message;
+  }
+}
+
 TEST(ConfigTest, EmptyFactoryString) {
   ExpectOneProblem(Y(R"(
 indexes:

@@ -143,7 +143,7 @@ TEST_P(LiveMismatchTest, NotWorseThanLiveGateFailsClearly) {
   h_.index().validation.max_recall_drop_vs_live = 0.05;
   h_.index().validation.max_size_change = 0;  // the planted file's size differs
   JobControl control;
-  JobOutcome out = RebuildJob(Env::Default(), h_.config(), h_.index(), RebuildOptions{}).Run(control);
+  JobOutcome out = RebuildJob(Env::Default(), h_.config(), h_.index(), [] { RebuildOptions o; o.force = true; return o; }()).Run(control);
   EXPECT_EQ(out.status.code(), Code::kValidationFailed) << out.status.ToString();
   EXPECT_NE(out.status.message().find("cannot compare with the live version " + v3_), std::string::npos)
       << out.status.ToString();

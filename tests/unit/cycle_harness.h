@@ -336,7 +336,7 @@ class CycleHarness {
  private:
   Status RebuildWith(Env* env) {
     JobControl control;
-    JobOutcome out = RebuildJob(env, config_, index(), RebuildOptions{}).Run(control);
+    JobOutcome out = RebuildJob(env, config_, index(), [] { RebuildOptions o; o.force = true; return o; }()).Run(control);
     return out.status;
   }
 

@@ -7,6 +7,10 @@
 #include <faiss/index_io.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <thread>
 
@@ -27,9 +31,12 @@ class RebuildTest : public ::testing::Test {
     source_ = index().source_path;
   }
   IndexConfig& index() { return config_.indexes[0]; }
-  JobOutcome Run(Env* env = Env::Default()) {
+  // Forced by default: most tests rebuild the same source on purpose.
+  JobOutcome Run(Env* env = Env::Default(), bool force = true) {
     JobControl control;
-    RebuildJob job(env, config_, index(), RebuildOptions{});
+    RebuildOptions opts;
+    opts.force = force;
+    RebuildJob job(env, config_, index(), opts);
     return job.Run(control);
   }
   VersionStore Store() { return VersionStore(Env::Default(), config_.data_dir, "t"); }
@@ -239,6 +246,135 @@ TEST_F(RebuildTest, SecondJobOnLockedIndexIsBusy) {
   JobOutcome out = Run();
   EXPECT_EQ(out.status.code(), Code::kBusy);
   EXPECT_NE(out.status.message().find("busy"), std::string::npos);
+}
+
+// Identical copies used to be published again, pushing the last different
+// version out of retention.
+TEST_F(RebuildTest, UnchangedSourceAndConfigAreSkippedUnlessForced) {
+  JobOutcome first = Run(Env::Default(), /*force=*/false);
+  ASSERT_EQ(first.stage, Stage::kDone) << first.status.ToString();
+  JobOutcome again = Run(Env::Default(), false);
+  EXPECT_EQ(again.stage, Stage::kSkipped) << again.status.ToString();
+  EXPECT_TRUE(again.status.ok());
+  EXPECT_TRUE(again.version_id.empty());
+  EXPECT_NE(again.skip_reason.find(first.version_id), std::string::npos) << again.skip_reason;
+  EXPECT_EQ(again.parent_version, first.version_id);
+  EXPECT_EQ(Store().ListVersions()->size(), 1u);
+  ExpectLiveConsistent(first.version_id);
+  ExpectStagingClean();
+  auto last = ReadLastJob(Env::Default(), config_, "t");
+  ASSERT_TRUE(last.ok() && *last);
+  EXPECT_EQ((*last)->stage, Stage::kSkipped);
+  EXPECT_EQ((*last)->skip_reason, again.skip_reason);
+  EXPECT_EQ((*last)->ToJson().GetString("state"), "skipped");
+
+  // A new mtime (touch, or a copy of the same bytes) is the same data.
+  struct timespec times[2] = {{0, UTIME_OMIT}, {1000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, source_.c_str(), times, 0), 0);
+  EXPECT_EQ(Run(Env::Default(), false).stage, Stage::kSkipped);
+
+  // --force builds anyway.
+  JobOutcome forced = Run(Env::Default(), true);
+  ASSERT_EQ(forced.stage, Stage::kDone) << forced.status.ToString();
+  std::string live = forced.version_id;
+
+  // Each index-shaping setting rebuilds on its own, source unchanged.
+  auto expect_rebuilds = [&](const char* what) {
+    JobOutcome out = Run(Env::Default(), false);
+    EXPECT_EQ(out.stage, Stage::kDone) << what << ": " << out.status.ToString() << out.skip_reason;
+    if (out.stage == Stage::kDone) live = out.version_id;
+    EXPECT_EQ(Run(Env::Default(), false).stage, Stage::kSkipped) << what;
+  };
+  index().factory = "IVF32,Flat";
+  expect_rebuilds("factory");
+  index().train_sample = 4000;
+  expect_rebuilds("train_sample");
+  index().metric = Metric::kIP;
+  expect_rebuilds("metric");
+  // Settings that do not shape the index do not rebuild.
+  index().validation.min_recall = 0.5;
+  index().keep_versions = 5;
+  EXPECT_EQ(Run(Env::Default(), false).stage, Stage::kSkipped);
+  // New content does.
+  ASSERT_TRUE(synth::WriteNpy(Env::Default(), source_, 20000, kDim, 99).ok());
+  expect_rebuilds("source content");
+  ExpectLiveConsistent(live);
+}
+
+// The source is rewritten in place (cp or np.save over it) while the
+// builder is adding it. Through mmap this was SIGBUS: the test binary (or
+// the daemon) died. Now the job fails naming the source, live unchanged.
+TEST_F(RebuildTest, SourceTruncatedWhileAddingFailsOnlyTheJob) {
+  JobOutcome first = Run();
+  ASSERT_TRUE(first.status.ok()) << first.status.ToString();
+  uint64_t size = Env::Default()->Stat(source_)->size;
+  for (Stage when : {Stage::kTraining, Stage::kAdding, Stage::kValidating}) {
+    JobControl control;
+    bool truncated = false;
+    control.SetListener([&](const JobSnapshot& s) {
+      if (s.stage == when && !truncated) {
+        truncated = true;
+        ASSERT_EQ(::truncate(source_.c_str(), static_cast<off_t>(size / 3)), 0);
+      }
+    });
+    RebuildOptions opts;
+    opts.force = true;
+    RebuildJob job(Env::Default(), config_, index(), opts);
+    JobOutcome out = job.Run(control);
+    ASSERT_TRUE(truncated) << StageName(when);
+    EXPECT_EQ(out.stage, Stage::kFailed) << StageName(when) << ": " << out.status.ToString();
+    EXPECT_EQ(out.status.code(), Code::kFailedPrecondition) << out.status.ToString();
+    EXPECT_NE(out.status.message().find("source " + source_ + " changed during the build"),
+              std::string::npos)
+        << out.status.message();
+    ExpectLiveConsistent(first.version_id);
+    ExpectStagingClean();
+    ASSERT_TRUE(synth::WriteNpy(Env::Default(), source_, 20000, kDim, 3).ok());
+  }
+}
+
+// A disk without room for the index fails before training, with the
+// numbers, instead of after the whole build at the write.
+TEST_F(RebuildTest, NotEnoughDiskForTheIndexFailsBeforeTraining) {
+  class SmallDisk : public EnvWrapper {
+   public:
+    SmallDisk() : EnvWrapper(Env::Default()) {}
+    Result<DiskSpace> GetDiskSpace(const std::string&) override {
+      return DiskSpace{1ull << 30, 100000};
+    }
+  } env;
+  JobOutcome out = Run(&env);
+  EXPECT_EQ(out.status.code(), Code::kNoSpace) << out.status.ToString();
+  EXPECT_EQ(out.failed_stage, Stage::kLoadingSource);
+  EXPECT_EQ(out.stage_seconds.count("training"), 0u);
+  const std::string& msg = out.status.message();
+  EXPECT_NE(msg.find(Store().StagingRoot()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("has only 100000 bytes free"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("IVF64,Flat"), std::string::npos) << msg;
+  EXPECT_FALSE(Live());
+  ExpectStagingClean();
+}
+
+TEST_F(RebuildTest, MemoryAdmissionRefusesABuildThatCannotFitUnlessDisabled) {
+  JobControl control;
+  RebuildOptions opts;
+  opts.available_memory = [] { return Result<uint64_t>(uint64_t{50} << 20); };
+  JobOutcome out = RebuildJob(Env::Default(), config_, index(), opts).Run(control);
+  EXPECT_EQ(out.status.code(), Code::kFailedPrecondition) << out.status.ToString();
+  EXPECT_EQ(out.failed_stage, Stage::kLoadingSource);
+  EXPECT_NE(out.status.message().find("only 52428800 bytes"), std::string::npos)
+      << out.status.message();
+  EXPECT_NE(out.status.message().find("memory_admission: false"), std::string::npos);
+  EXPECT_FALSE(Live());
+  // Enough memory, or the check turned off: it builds.
+  opts.available_memory = [] { return Result<uint64_t>(uint64_t{8} << 30); };
+  JobControl c2;
+  EXPECT_EQ(RebuildJob(Env::Default(), config_, index(), opts).Run(c2).stage, Stage::kDone);
+  index().memory_admission = false;
+  opts.available_memory = [] { return Result<uint64_t>(uint64_t{1}); };
+  opts.force = true;
+  JobControl c3;
+  EXPECT_EQ(RebuildJob(Env::Default(), config_, index(), opts).Run(c3).stage, Stage::kDone);
 }
 
 // Faults injected at each step of the cycle leave the previous live version

@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -396,6 +402,80 @@ TEST(SourceTest, FingerprintOfEveryFormatMatchesFileHash) {
     EXPECT_EQ(fp->sha256, *Sha256File(env, p));
     EXPECT_EQ(fp->count, 300);
   }
+}
+
+// A source rewritten in place (cp or np.save over it truncates first)
+// shrinks under the reader. Through a memory map, touching a page past the
+// new end of file is SIGBUS and this test dies; through pread it is a
+// short read and a clear error for this job only.
+TEST(SourceTest, FileShrunkDuringReadFailsTheReadNotTheProcess) {
+  test::TempDir dir;
+  Env* env = Env::Default();
+  for (auto [name, format] : {std::pair{"a.npy", SourceFormat::kNpy},
+                              std::pair{"a.fvecs", SourceFormat::kFvecs},
+                              std::pair{"a.bvecs", SourceFormat::kBvecs}}) {
+    std::string p = dir.Sub(name);
+    Status w = format == SourceFormat::kNpy     ? synth::WriteNpy(env, p, 20000, 64, kSeed)
+               : format == SourceFormat::kFvecs ? synth::WriteFvecs(env, p, 20000, 64, kSeed)
+                                                : synth::WriteBvecs(env, p, 20000, 64, kSeed);
+    ASSERT_TRUE(w.ok()) << w.ToString();
+    auto src = Open(p, format);
+    ASSERT_TRUE(src.ok()) << src.status().ToString();
+    uint64_t size = env->Stat(p)->size;
+    std::vector<float> buf(static_cast<size_t>(1000) * 64);
+    ASSERT_TRUE((*src)->Read(0, 1000, buf.data()).ok());
+    ASSERT_EQ(::truncate(p.c_str(), static_cast<off_t>(size / 2)), 0);
+    // The first rows are still there; the tail is gone.
+    EXPECT_TRUE((*src)->Read(0, 1000, buf.data()).ok());
+    Status s = (*src)->Read(19000, 1000, buf.data());
+    ExpectError(s, Code::kFailedPrecondition, p,
+                "changed during the build (" + std::to_string(size / 2) + " bytes, expected " +
+                    std::to_string(size) + ")");
+    // A single row (the training sample reads those) fails the same way.
+    ExpectError((*src)->Read(19999, 1, buf.data()), Code::kFailedPrecondition, p,
+                "changed during the build");
+    ExpectError((*src)->Fingerprint().status(), Code::kFailedPrecondition, p,
+                "changed during the build");
+    ExpectError((*src)->CheckUnchanged(), Code::kFailedPrecondition, p,
+                "changed during the build");
+  }
+}
+
+// Same size, new content (a rewrite in place): rows read before and after
+// would mix two datasets, so the job must notice at its next check.
+TEST(SourceTest, FileRewrittenInPlaceIsCaughtByCheckUnchanged) {
+  test::TempDir dir;
+  Env* env = Env::Default();
+  std::string p = dir.Sub("a.npy");
+  ASSERT_TRUE(synth::WriteNpy(env, p, 1000, 16, kSeed).ok());
+  auto src = Open(p, SourceFormat::kNpy);
+  ASSERT_TRUE(src.ok());
+  EXPECT_TRUE((*src)->CheckUnchanged().ok());
+  struct timespec times[2] = {{0, UTIME_OMIT}, {12345, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), times, 0), 0);
+  ExpectError((*src)->CheckUnchanged(), Code::kFailedPrecondition, p, "modified in place");
+  ExpectError((*src)->Fingerprint().status(), Code::kFailedPrecondition, p,
+              "changed during the build");
+}
+
+// An I/O error on a read (EIO from a failing disk) names the file too.
+TEST(SourceTest, ReadErrorsFromTheEnvNameTheFile) {
+  test::TempDir dir;
+  std::string p = dir.Sub("a.npy");
+  ASSERT_TRUE(synth::WriteNpy(Env::Default(), p, 1000, 16, kSeed).ok());
+  std::atomic<bool> fail{false};
+  FaultEnv env(Env::Default(), [&](FsOp op, const std::string&) {
+    return op == FsOp::kRead && fail.load() ? EIO : 0;
+  });
+  auto src = VectorSource::Open(&env, p, SourceFormat::kNpy, 0);
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  fail = true;
+  std::vector<float> buf(16 * 10);
+  Status s = (*src)->Read(0, 10, buf.data());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Code::kIOError) << s.ToString();
+  EXPECT_NE(s.message().find(p), std::string::npos) << s.message();
+  EXPECT_FALSE((*src)->Fingerprint().ok());
 }
 
 TEST(SourceFingerprintTest, JsonRoundTripAndErrors) {

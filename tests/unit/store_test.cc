@@ -28,6 +28,42 @@ TEST(StoreTest, VersionIdsAreMonotonicAndSurviveLostCounter) {
   EXPECT_EQ(s.NextVersionId(0)->substr(0, 7), "v000003");
 }
 
+// atoll("99999999999999999999") saturates and atoll("-5") is negative:
+// either used to become a negative or wrapped version id.
+TEST(StoreTest, CorruptSeqWithoutVersionsIsRefusedNamingTheFile) {
+  for (const char* bad : {"99999999999999999999999\n", "-5\n", "garbage", "12abc\n", ""}) {
+    test::TempDir dir;
+    VersionStore s(Env::Default(), dir.path(), "idx");
+    ASSERT_TRUE(s.Init().ok());
+    std::string seq = JoinPath(s.IndexDir(), "SEQ");
+    test::WriteText(seq, bad);
+    std::string warning;
+    auto id = s.NextVersionId(0, &warning);
+    ASSERT_FALSE(id.ok()) << "SEQ '" << bad << "' gave " << *id;
+    EXPECT_EQ(id.status().code(), Code::kCorruption);
+    EXPECT_NE(id.status().message().find(seq), std::string::npos) << id.status().message();
+    EXPECT_EQ(test::ReadText(seq), bad) << "a refused SEQ must be left for the operator";
+  }
+}
+
+TEST(StoreTest, CorruptSeqIsRecoveredFromVersionsOnDiskWithAWarning) {
+  test::TempDir dir;
+  VersionStore s(Env::Default(), dir.path(), "idx");
+  ASSERT_TRUE(s.Init().ok());
+  AddVersion(s, "v000004-19700101T000000Z");
+  std::string seq = JoinPath(s.IndexDir(), "SEQ");
+  test::WriteText(seq, "9223372036854775807999\n");
+  std::string warning;
+  auto id = s.NextVersionId(0, &warning);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(*id, "v000005-19700101T000000Z");
+  EXPECT_NE(warning.find(seq), std::string::npos) << warning;
+  EXPECT_EQ(test::ReadText(seq), "5\n");
+  warning.clear();
+  EXPECT_EQ(s.NextVersionId(0, &warning)->substr(0, 7), "v000006");
+  EXPECT_TRUE(warning.empty()) << warning;
+}
+
 TEST(StoreTest, SwapLiveKeepsRollbackAndPruneSparesThem) {
   test::TempDir dir;
   VersionStore s(Env::Default(), dir.path(), "idx");

@@ -6,6 +6,7 @@
 //     <version>.backup.json   BackupManifest (written last: a backup exists
 //                             only once its manifest does)
 //     <version>.state.json    mutable: last verify time and result
+//     OWNER                   the data dir these backups belong to
 #pragma once
 
 #include <chrono>
@@ -156,6 +157,18 @@ class BackupStore {
 
 // <config.backup_dir or data_dir/backups>.
 std::string BackupRoot(const Config& config);
+
+// The random id of a data dir, in <data_dir>/ID (created once when
+// `create`; else kNotFound when missing).
+Result<std::string> DataDirId(Env* env, const std::string& data_dir, bool create);
+
+// A backup directory (<backup_dir>/<index>) belongs to the data dir that
+// first wrote a backup into it (its id in <dir>/OWNER). kFailedPrecondition
+// naming both data dirs when `data_dir` is not the owner; with `claim`, an
+// unowned directory becomes this data dir's. Without an OWNER file (older
+// stores) reading is allowed.
+Status CheckBackupOwner(Env* env, const std::string& backup_index_dir, const std::string& data_dir,
+                        bool claim);
 
 // Fails with kNoSpace naming `path` when its filesystem has less than
 // `need` bytes free.

@@ -87,6 +87,8 @@ struct IndexConfig {
   std::optional<std::chrono::seconds> lock_wait;  // unset: scheduler.lock_wait
   int threads = 0;        // OpenMP threads for the build; 0 = all cores
   int keep_versions = 3;  // version directories kept on disk (incl. live)
+  // Refuse a build whose estimated peak memory exceeds what is available.
+  bool memory_admission = true;
   ValidationConfig validation;
   BackupConfig backups;
   ScrubConfig scrub;  // top-level `scrub:`, overridden per index

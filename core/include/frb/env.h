@@ -38,6 +38,22 @@ class SequentialFile {
   virtual const std::string& path() const = 0;
 };
 
+// Positional reader (pread(2)) for large inputs read in place: a file that
+// shrinks under the reader gives a short read, never a SIGBUS as a memory
+// map does. Thread-safe: reads share no file position.
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  // Reads up to `n` bytes at `offset` into `buf`; *got < n only at the end
+  // of the file as it is now.
+  virtual Status Read(uint64_t offset, size_t n, void* buf, size_t* got) const = 0;
+  // Size when the file was opened.
+  virtual uint64_t size() const = 0;
+  // Asks the kernel to read [offset, offset+len) ahead, asynchronously.
+  virtual void WillNeed(uint64_t offset, uint64_t len) const = 0;
+  virtual const std::string& path() const = 0;
+};
+
 // A read-only memory map of a whole file. Thread-safe for reads.
 class MappedFile {
  public:
@@ -89,6 +105,9 @@ class Env {
       const std::string& path) = 0;
   virtual Result<std::unique_ptr<SequentialFile>> NewSequentialFile(
       const std::string& path) = 0;
+  // Opens `path` for pread with sequential read-ahead advised.
+  virtual Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) = 0;
   virtual Result<std::unique_ptr<MappedFile>> MapFile(
       const std::string& path) = 0;
 
@@ -132,6 +151,8 @@ class EnvWrapper : public Env {
       const std::string& p) override { return target_->NewWritableFile(p); }
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(
       const std::string& p) override { return target_->NewSequentialFile(p); }
+  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& p) override { return target_->NewRandomAccessFile(p); }
   Result<std::unique_ptr<MappedFile>> MapFile(const std::string& p) override {
     return target_->MapFile(p);
   }
@@ -185,6 +206,9 @@ class FaultEnv : public EnvWrapper {
   Result<std::unique_ptr<WritableFile>> NewWritableFile(
       const std::string& p) override;
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(
+      const std::string& p) override;
+  // kRead is asked at open and before every Read.
+  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& p) override;
   Result<std::unique_ptr<MappedFile>> MapFile(const std::string& p) override;
   Status Rename(const std::string& f, const std::string& t) override;

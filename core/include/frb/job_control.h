@@ -30,6 +30,7 @@ enum class Stage {
   kFailed,
   kCancelled,
   kTimedOut,
+  kSkipped,  // nothing to build: live already is this source and config
 };
 std::string_view StageName(Stage s);  // "loading_source", ...
 bool IsTerminal(Stage s);

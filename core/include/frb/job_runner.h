@@ -32,6 +32,7 @@ struct JobRequest {
   // "rebuild" | "backup" | "restore" | "verify" | "scrub" | "rollback"
   std::string kind = "rebuild";
   std::string version;           // restore: the version to restore
+  bool force = false;            // rebuild: even when live matches the source
 };
 
 // Runs one job to its end. Must fill the outcome's terminal stage and
@@ -54,6 +55,7 @@ struct JobInfo {
   std::string trigger;
   std::string kind = "rebuild";
   std::string version;  // restore target
+  bool force = false;
   int64_t queued_unix_ms = 0;
   Stage stage = Stage::kQueued;
   JobSnapshot live;                    // current progress while running
@@ -85,7 +87,7 @@ class JobRunner {
   // or running job, kFailedPrecondition after Shutdown.
   Result<std::string> Submit(const std::string& index, const std::string& trigger,
                              const std::string& kind = "rebuild",
-                             const std::string& version = "");
+                             const std::string& version = "", bool force = false);
   // Cancels a queued job at once, or asks a running one to stop. kNotFound
   // for unknown ids, kFailedPrecondition for finished jobs.
   Status Cancel(const std::string& job_id);

@@ -77,6 +77,7 @@ struct Manifest {
   std::string file_sha256;
 
   int64_t train_vectors = 0;
+  int64_t train_sample = 0;  // configured when built (0 in older manifests)
   int threads = 0;
   std::map<std::string, double> stage_seconds;
   ValidationReport validation;

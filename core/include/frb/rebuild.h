@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -38,6 +39,7 @@ struct JobOutcome {
   std::vector<std::string> warnings;
   // Verify/scrub jobs: {"verify": IndexVerifyReport, "repair": RepairOutcome}.
   Json verify;
+  std::string skip_reason;  // why nothing was built (kSkipped)
 
   Json ToJson() const;
   static Result<JobOutcome> FromJson(const Json& j);
@@ -58,6 +60,11 @@ struct RebuildOptions {
   // (polled, cancellable, within the job's timeout) before giving up with
   // kBusy; zero fails at once.
   std::chrono::milliseconds lock_wait{0};
+  // Build even when live was built from the same source content and the
+  // same index-shaping config (else the job ends kSkipped).
+  bool force = false;
+  // Memory the build may use; empty = AvailableMemoryBytes (tests inject).
+  std::function<Result<uint64_t>()> available_memory;
 };
 
 // Thread-compatible: one Run per object.
@@ -66,7 +73,9 @@ class RebuildJob {
   RebuildJob(Env* env, const Config& config, const IndexConfig& index,
              RebuildOptions options);
 
-  // Runs the whole cycle. Never throws; every failure is in the outcome,
+  // Runs the whole cycle, or ends kSkipped (status ok, nothing published)
+  // right after the fingerprint pass when live already matches; see
+  // LiveMatches. Never throws; every failure is in the outcome,
   // the live version is untouched unless the outcome is kDone, and the
   // staging directory is removed either way. The outcome is also written to
   // <index dir>/last_job.json.
@@ -79,6 +88,13 @@ class RebuildJob {
   const IndexConfig& index_;
   RebuildOptions options_;
 };
+
+// "" unless `live` was built from content equal to `source` (sha256, count,
+// dim; not path or mtime: a touched or moved file is the same data) with
+// the same factory, metric, dimension and training sample size as `index`
+// asks for now; then a sentence saying so.
+std::string LiveMatches(const Manifest& live, const SourceFingerprint& source,
+                        const IndexConfig& index);
 
 // The outcome of the last job of an index, if any was recorded.
 Result<std::optional<JobOutcome>> ReadLastJob(Env* env, const Config& config,

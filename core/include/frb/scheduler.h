@@ -91,10 +91,10 @@ class Scheduler {
 
   // A manual (CLI/API) trigger through the same queue: kNotFound for an
   // unknown index, kBusy when a job of the index is queued or running.
-  // `kind`/`version` as in JobRequest.
+  // `kind`/`version`/`force` as in JobRequest.
   Result<std::string> Trigger(const std::string& index, const std::string& trigger,
                               const std::string& kind = "rebuild",
-                              const std::string& version = "");
+                              const std::string& version = "", bool force = false);
 
   // Feed every finished rebuild job here (JobRunner::SetOnFinish).
   void OnJobFinished(const JobOutcome& out);

@@ -1,5 +1,6 @@
-// Source embeddings: .npy, .fvecs, .bvecs and raw float32, memory-mapped and
-// read in batches (never copied whole).
+// Source embeddings: .npy, .fvecs, .bvecs and raw float32, read in place
+// with pread in batches (never copied whole, never memory-mapped: a file
+// rewritten under the reader fails the job instead of killing the process).
 #pragma once
 
 #include <cstdint>
@@ -58,7 +59,8 @@ class VectorSource {
   // Rejects NaN/Inf with the file, row and byte offset.
   virtual Status Read(int64_t begin, int64_t n, float* out) const = 0;
 
-  // Drops rows [begin, begin + n) from the resident set once consumed.
+  // Says rows [begin, begin + n) were consumed. The pread reader keeps no
+  // copy of them, so there is nothing to drop; kept for readers that map.
   virtual void Release(int64_t begin, int64_t n) const = 0;
 
   // One sequential pass over the file: SHA-256 of its bytes, NaN/Inf scan,
@@ -66,6 +68,11 @@ class VectorSource {
   // own checks afterwards.
   virtual Result<SourceFingerprint> Fingerprint(
       const ProgressFn& progress = nullptr) const = 0;
+
+  // kFailedPrecondition naming the file when its size or mtime differ from
+  // when it was opened: rows read so far may mix old and new data. A file
+  // that shrinks is also caught by Read and Fingerprint (short read).
+  virtual Status CheckUnchanged() const = 0;
 
   // Byte offset of row `row` in the file, for error messages.
   virtual uint64_t RowOffset(int64_t row) const = 0;

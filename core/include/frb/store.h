@@ -48,8 +48,11 @@ class VersionStore {
   Result<std::string> CreateStaging(const std::string& job_id);
 
   // Issues the next version id, e.g. "v000007-20261121T130501Z", persisting
-  // the sequence so ids are never reused. Call with the lock held.
-  Result<std::string> NextVersionId(int64_t now_unix_ms);
+  // the sequence so ids are never reused. Call with the lock held. A SEQ
+  // file that is not a plain number is kCorruption naming it, unless the
+  // versions on disk give the next number: then it is rewritten and
+  // `warning` (if given) says so.
+  Result<std::string> NextVersionId(int64_t now_unix_ms, std::string* warning = nullptr);
 
   // The live / rollback version id, or nullopt when none.
   Result<std::optional<std::string>> LiveVersion() const;
