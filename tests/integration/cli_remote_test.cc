@@ -328,7 +328,7 @@ TEST_F(CliRemoteTest, DaemonBackupCreateAppliesRetention) {
   StartDaemon();
   std::vector<std::string> v;
   for (int i = 0; i < 3; ++i) {
-    auto r = Cli({"rebuild", "small", "--wait", "--json"});
+    auto r = Cli({"rebuild", "small", "--force", "--wait", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
     v.push_back(ParseOut(r).GetString("version"));
   }

@@ -138,7 +138,7 @@ TEST_F(DaemonConcurrencyTest, CronApiAndCliTriggersAtTheSameInstant) {
   for (int t = 0; t < 2; ++t)
     threads.emplace_back([&] {
       while (!stop) note("api " + std::to_string(
-                                      Http(port, "POST", "/api/v1/indexes/small/rebuild").status));
+                                      Http(port, "POST", "/api/v1/indexes/small/rebuild", R"({"force": true})").status));
     });
   threads.emplace_back([&] {
     while (!stop) note("remote exit " + std::to_string(Cli({"rebuild", "small", "--force"}, port).exit_code));

@@ -8,6 +8,7 @@
 
 #include "frb/backup.h"
 #include "frb/config.h"
+#include "frb/rebuild.h"
 #include "frb/env.h"
 #include "synth.h"
 
@@ -57,6 +58,14 @@ std::string BinPath(const std::string& rel);
 // source in `dir` (IVF64,Flat, nprobe 8, quick validation gates), so unit
 // tests run real rebuilds in about a second.
 Config SmallIndexConfig(const TempDir& dir, int dim);
+
+// Options of a rebuild that builds even when live already has the same
+// source and config (tests that rebuild one source several times).
+inline RebuildOptions Forced() {
+  RebuildOptions o;
+  o.force = true;
+  return o;
+}
 
 // Writes `text` to `path` (plain, for fixtures).
 void WriteText(const std::string& path, const std::string& text);

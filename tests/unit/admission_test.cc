@@ -67,7 +67,7 @@ TEST(AdmissionTest, MillionScaleFiguresAreWhatTheFormulasSay) {
 }
 
 TEST(AdmissionTest, AvailableMemoryIsPlausible) {
-  auto avail = AvailableMemoryBytes();
+  auto avail = AvailableMemoryBytes(Env::Default());
   ASSERT_TRUE(avail.ok()) << avail.status().ToString();
   EXPECT_GT(*avail, uint64_t{1} << 20);
   EXPECT_LT(*avail, uint64_t{1} << 50);

@@ -305,7 +305,7 @@ TEST(JobRunnerTest, BackupJobAppliesRetention) {
   std::vector<std::string> versions;
   for (int i = 0; i < 3; ++i) {
     JobControl c;
-    JobOutcome out = fn({"j-r" + std::to_string(i), "t", "api", "rebuild", ""}, c);
+    JobOutcome out = fn({"j-r" + std::to_string(i), "t", "api", "rebuild", "", /*force=*/true}, c);
     ASSERT_EQ(out.stage, Stage::kDone) << out.status.ToString();
     versions.push_back(out.version_id);
   }

@@ -79,7 +79,7 @@ class ReadPassesTest : public ::testing::Test {
   void SetUp() override { config_ = test::SmallIndexConfig(dir_, 16); }
   JobOutcome Run() {
     JobControl control;
-    RebuildJob job(&env_, config_, config_.indexes[0], RebuildOptions{});
+    RebuildJob job(&env_, config_, config_.indexes[0], test::Forced());
     return job.Run(control);
   }
   uint64_t FileSize(const std::string& version) {
@@ -184,7 +184,7 @@ TEST_F(ReadPassesTest, ChangeAfterValidationIsCaughtEvenWithMtimeRestored) {
   for (auto tamper : {FlipByteKeepingMtime, ReplaceKeepingSizeAndMtime}) {
     TamperAtPublishEnv env(Env::Default(), tamper);
     JobControl control;
-    RebuildJob job(&env, config_, config_.indexes[0], RebuildOptions{});
+    RebuildJob job(&env, config_, config_.indexes[0], test::Forced());
     JobOutcome out = job.Run(control);
     ASSERT_FALSE(HasFatalFailure());
     EXPECT_EQ(out.status.code(), Code::kCorruption) << out.status.ToString();

@@ -165,7 +165,7 @@ TEST_F(VerifyRepairTest, RepairFromBackupWhenNothingIntactOnDisk) {
 TEST_F(VerifyRepairTest, RebuildOverCorruptLiveSkipsItsBackupWithWarning) {
   FlipByte(IndexFile(v3_));
   JobControl control;
-  JobOutcome out = RebuildJob(Env::Default(), h_.config(), h_.index(), {}).Run(control);
+  JobOutcome out = RebuildJob(Env::Default(), h_.config(), h_.index(), test::Forced()).Run(control);
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
   ASSERT_FALSE(out.warnings.empty());
   EXPECT_NE(out.warnings[0].find(v3_), std::string::npos) << out.warnings[0];
@@ -180,7 +180,7 @@ TEST_F(VerifyRepairTest, RebuildOverCorruptLiveSkipsItsBackupWithWarning) {
 TEST_F(VerifyRepairTest, RebuildOverEditedLiveManifest) {
   EditManifest(v3_);
   JobControl control;
-  JobOutcome out = RebuildJob(Env::Default(), h_.config(), h_.index(), {}).Run(control);
+  JobOutcome out = RebuildJob(Env::Default(), h_.config(), h_.index(), test::Forced()).Run(control);
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
   EXPECT_TRUE(InQuarantine(v3_));
 }
