@@ -31,28 +31,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using test::Http;
 
-// A connected loopback socket, or -1.
-int Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool SendAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 // What the server sent until it closed or `ms` passed.
 std::string ReadFor(int fd, int ms) {
@@ -166,15 +144,15 @@ TEST_F(HttpLimitsTest, SlowHeadersHoldNoWorkerOnEitherServer) {
   std::vector<int> slow;
   for (int port : {rebuildd_port_, searchd_port_})
     for (int i = 0; i < kSlow; ++i) {
-      int fd = Connect(port);
+      int fd = test::ConnectLoopback(port);
       ASSERT_GE(fd, 0);
-      ASSERT_TRUE(SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+      ASSERT_TRUE(test::SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n"));
       slow.push_back(fd);
     }
   std::atomic<bool> done{false};
   std::thread trickle([&] {
     while (!done) {
-      for (int fd : slow) SendAll(fd, "X");
+      for (int fd : slow) test::SendAll(fd, "X");
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
   });
@@ -209,9 +187,9 @@ TEST_F(HttpLimitsTest, OversizedHeadsAre431) {
     for (int i = 0; i < 21; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
     EXPECT_EQ(Http(port, "GET", "/healthz", "", many).status, 431);
     // A head that never ends is cut at the limit, not buffered further.
-    int fd = Connect(port);
+    int fd = test::ConnectLoopback(port);
     ASSERT_GE(fd, 0);
-    SendAll(fd, "GET /healthz HTTP/1.1\r\nX-Endless: " + std::string(64 * 1024, 'b'));
+    test::SendAll(fd, "GET /healthz HTTP/1.1\r\nX-Endless: " + std::string(64 * 1024, 'b'));
     EXPECT_EQ(StatusOf(ReadFor(fd, 2000)), 431);
     ::close(fd);
     EXPECT_EQ(Http(port, "GET", "/healthz", "", "X-Ok: " + std::string(1000, 'a') + "\r\n").status,
@@ -229,9 +207,9 @@ TEST_F(HttpLimitsTest, BodiesAreCappedAndRefusedEarly) {
   auto searchd = StartSearchd(config);
   ASSERT_TRUE(WaitReady());
   auto head_only = [](int port, const std::string& head) {
-    int fd = Connect(port);
+    int fd = test::ConnectLoopback(port);
     EXPECT_GE(fd, 0);
-    SendAll(fd, head);
+    test::SendAll(fd, head);
     const auto start = Clock::now();
     const int status = StatusOf(ReadFor(fd, 1000));
     EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1000));
@@ -258,17 +236,17 @@ TEST_F(HttpLimitsTest, BodiesAreCappedAndRefusedEarly) {
 
   // Chunked bodies beyond the cap: 413; an unknown route is 404 unread.
   auto chunked = [](int port, const std::string& path, const std::string& auth, size_t total) {
-    int fd = Connect(port);
+    int fd = test::ConnectLoopback(port);
     EXPECT_GE(fd, 0);
-    SendAll(fd, "POST " + path + " HTTP/1.1\r\nHost: x\r\n" + auth +
+    test::SendAll(fd, "POST " + path + " HTTP/1.1\r\nHost: x\r\n" + auth +
                     "Transfer-Encoding: chunked\r\n\r\n");
     const std::string piece(64 * 1024, ' ');
     char size_line[32];
     std::snprintf(size_line, sizeof(size_line), "%zx\r\n", piece.size());
-    bool sent = SendAll(fd, std::string("b\r\n{\"vector\":[\r\n"));
+    bool sent = test::SendAll(fd, std::string("b\r\n{\"vector\":[\r\n"));
     for (size_t done = 0; sent && done < total; done += piece.size())
-      sent = SendAll(fd, size_line + piece + "\r\n");
-    if (sent) SendAll(fd, "0\r\n\r\n");
+      sent = test::SendAll(fd, size_line + piece + "\r\n");
+    if (sent) test::SendAll(fd, "0\r\n\r\n");
     const int status = StatusOf(ReadFor(fd, 5000));
     ::close(fd);
     return status;
@@ -291,13 +269,13 @@ TEST_F(HttpLimitsTest, ConnectionsBeyondTheLimitAreRefusedAtOnce) {
   for (int port : {rebuildd_port_, searchd_port_}) {
     std::vector<int> held;
     for (int i = 0; i < 8; ++i) {
-      held.push_back(Connect(port));
+      held.push_back(test::ConnectLoopback(port));
       ASSERT_GE(held.back(), 0);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    int extra = Connect(port);
+    int extra = test::ConnectLoopback(port);
     ASSERT_GE(extra, 0);
-    SendAll(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    test::SendAll(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     const auto start = Clock::now();
     const std::string answer = ReadFor(extra, 1000);
     EXPECT_EQ(StatusOf(answer), 503) << answer;
@@ -320,13 +298,13 @@ TEST_F(HttpLimitsTest, RequestTimeoutCoversTheWholeHead) {
   auto rebuildd = StartRebuildd(config);
   auto searchd = StartSearchd(config);
   for (int port : {rebuildd_port_, searchd_port_}) {
-    int fd = Connect(port);
+    int fd = test::ConnectLoopback(port);
     ASSERT_GE(fd, 0);
-    SendAll(fd, "GET /healthz HTTP/1.1\r\n");
+    test::SendAll(fd, "GET /healthz HTTP/1.1\r\n");
     std::string answer;
     const auto start = Clock::now();
     while (Clock::now() - start < std::chrono::seconds(4) && answer.empty()) {
-      SendAll(fd, "X");
+      test::SendAll(fd, "X");
       answer = ReadFor(fd, 200);
     }
     EXPECT_EQ(StatusOf(answer), 408) << answer;
@@ -349,15 +327,15 @@ TEST_F(HttpLimitsTest, FourHundredMegabyteBodiesStayWithinMemoryBound) {
   std::atomic<int> refused{0};
   for (int t = 0; t < 4; ++t) {
     senders.emplace_back([&] {
-      int fd = Connect(searchd_port_);
+      int fd = test::ConnectLoopback(searchd_port_);
       if (fd < 0) return;
-      SendAll(fd, "POST /api/v1/indexes/small/search HTTP/1.1\r\nHost: x\r\n"
+      test::SendAll(fd, "POST /api/v1/indexes/small/search HTTP/1.1\r\nHost: x\r\n"
                   "Transfer-Encoding: chunked\r\n\r\nb\r\n{\"vector\":[\r\n");
       const std::string piece(1 << 20, ' ');
       const std::string chunk = "100000\r\n" + piece + "\r\n";
       bool sent = true;
-      for (int i = 0; i < 100 && sent; ++i) sent = SendAll(fd, chunk);
-      if (sent) SendAll(fd, "0\r\n\r\n");
+      for (int i = 0; i < 100 && sent; ++i) sent = test::SendAll(fd, chunk);
+      if (sent) test::SendAll(fd, "0\r\n\r\n");
       if (StatusOf(ReadFor(fd, 10000)) == 413 || !sent) refused++;
       ::close(fd);
     });
@@ -414,7 +392,7 @@ TEST_F(HttpLimitsTest, BracketedIpv6ListenServes) {
   EXPECT_NE(searchd.Log().find("[::1]:" + std::to_string(port)), std::string::npos) << searchd.Log();
   int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  test::SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(StatusOf(ReadFor(fd, 2000)), 200);
   ::close(fd);
 }

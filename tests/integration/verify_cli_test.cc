@@ -22,19 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-void FlipByte(const std::string& path) {
-  ::chmod(path.c_str(), 0644);
-  std::FILE* f = std::fopen(path.c_str(), "r+b");
-  ASSERT_NE(f, nullptr) << path;
-  std::fseek(f, 0, SEEK_END);
-  long mid = std::ftell(f) / 2;
-  std::fseek(f, mid, SEEK_SET);
-  int c = std::fgetc(f);
-  std::fseek(f, mid, SEEK_SET);
-  std::fputc(c ^ 0xff, f);
-  std::fclose(f);
-}
-
 class VerifyCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -105,7 +92,7 @@ TEST_F(VerifyCliTest, LocalVerifyNamesFileAndCheckThenRepairs) {
   auto ok = Cli({"verify"}, true);
   EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
 
-  FlipByte(LiveFile());
+  test::FlipByte(LiveFile());
   auto st = Cli({"status", "--json"}, true);
   ASSERT_EQ(st.exit_code, 0) << st.err;
   auto sj = Json::Parse(st.out);
@@ -158,7 +145,7 @@ TEST_F(VerifyCliTest, LocalRollbackRefusesCorruptTarget) {
   EXPECT_NE(none.err.find("no rollback target"), std::string::npos) << none.err;
   Rebuild(true);
   std::string live = Pointer("live"), target = Pointer("rollback");
-  FlipByte(JoinPath(JoinPath(IndexDir(), "versions/" + target), "index.faiss"));
+  test::FlipByte(JoinPath(JoinPath(IndexDir(), "versions/" + target), "index.faiss"));
   auto r = Cli({"rollback", "small"}, true);
   EXPECT_EQ(r.exit_code, 7) << r.err;
   EXPECT_NE(r.err.find("sha256"), std::string::npos) << r.err;
@@ -171,7 +158,7 @@ TEST_F(VerifyCliTest, DaemonRepairsCorruptLiveAndCountsIt) {
   Rebuild(false);
   std::string bad = Pointer("live"), good = Pointer("rollback");
   EXPECT_EQ(Metric("faiss_rebuild_quarantined_versions{index=\"small\"}"), 0);
-  FlipByte(LiveFile());
+  test::FlipByte(LiveFile());
   // The integrity watch sees the write, verifies and repairs.
   for (auto end = Clock::now() + std::chrono::seconds(30);
        Clock::now() < end && Pointer("live") == bad;)
@@ -209,7 +196,7 @@ TEST_F(VerifyCliTest, DaemonRepairsCorruptLiveAndCountsIt) {
 TEST_F(VerifyCliTest, HealthFailsWhileLiveIsCorruptAndUnrepairable) {
   StartDaemon();
   Rebuild(false);  // one version, no rollback, no backup: nothing to repair from
-  FlipByte(LiveFile());
+  test::FlipByte(LiveFile());
   test::ProcessResult h;
   for (auto end = Clock::now() + std::chrono::seconds(20); Clock::now() < end;) {
     h = Cli({"health"}, false);

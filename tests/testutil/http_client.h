@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "frb/json.h"
 
@@ -23,6 +24,12 @@ struct HttpResponse {
 HttpResponse Http(int port, const std::string& method, const std::string& path,
                   const std::string& body = "", const std::string& extra_headers = "",
                   int timeout_s = 10);
+
+// A socket connected to 127.0.0.1:`port`, or -1. For tests that send
+// malformed or deliberately slow requests byte by byte.
+int ConnectLoopback(int port);
+// send(2) until all of `bytes` is out; false when the peer went away.
+bool SendAll(int fd, std::string_view bytes);
 
 // A loopback TCP port nothing listens on (bound, then released).
 int FreePort();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -157,6 +159,19 @@ std::string ReadText(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+void FlipByte(const std::string& path) {
+  ::chmod(path.c_str(), 0644);
+  std::FILE* f = std::fopen(path.c_str(), "r+b");
+  ASSERT_NE(f, nullptr) << path;
+  std::fseek(f, 0, SEEK_END);
+  long mid = std::ftell(f) / 2;
+  std::fseek(f, mid, SEEK_SET);
+  int c = std::fgetc(f);
+  std::fseek(f, mid, SEEK_SET);
+  std::fputc(c ^ 0xff, f);
+  std::fclose(f);
 }
 
 }  // namespace frb::test

@@ -59,6 +59,10 @@ std::string BinPath(const std::string& rel);
 // tests run real rebuilds in about a second.
 Config SmallIndexConfig(const TempDir& dir, int dim);
 
+// Inverts the byte in the middle of `path` (made writable first): the
+// smallest damage a checksum must catch. A gtest failure when it cannot.
+void FlipByte(const std::string& path);
+
 // Options of a rebuild that builds even when live already has the same
 // source and config (tests that rebuild one source several times).
 inline RebuildOptions Forced() {

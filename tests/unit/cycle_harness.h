@@ -336,7 +336,7 @@ class CycleHarness {
  private:
   Status RebuildWith(Env* env) {
     JobControl control;
-    JobOutcome out = RebuildJob(env, config_, index(), [] { RebuildOptions o; o.force = true; return o; }()).Run(control);
+    JobOutcome out = RebuildJob(env, config_, index(), test::Forced()).Run(control);
     return out.status;
   }
 

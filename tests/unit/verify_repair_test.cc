@@ -16,19 +16,6 @@ namespace frb::test {
 namespace {
 
 // Flips one byte in the middle of `path` (a published, read-only file).
-void FlipByte(const std::string& path) {
-  ::chmod(path.c_str(), 0644);
-  std::FILE* f = std::fopen(path.c_str(), "r+b");
-  ASSERT_NE(f, nullptr) << path;
-  std::fseek(f, 0, SEEK_END);
-  long mid = std::ftell(f) / 2;
-  std::fseek(f, mid, SEEK_SET);
-  int c = std::fgetc(f);
-  std::fseek(f, mid, SEEK_SET);
-  std::fputc(c ^ 0xff, f);
-  std::fclose(f);
-}
-
 // Starting state of CycleHarness(kPublish): v1 (backup only), v2 (rollback,
 // on disk and in backups), v3 (live, on disk).
 class VerifyRepairTest : public ::testing::Test {
@@ -88,7 +75,7 @@ TEST_F(VerifyRepairTest, AllIntactIsOk) {
 
 TEST_F(VerifyRepairTest, FlippedByteInLiveNamesFileAndCheck) {
   // Before any verify, the cheap check already sees the write.
-  FlipByte(IndexFile(v3_));
+  test::FlipByte(IndexFile(v3_));
   EXPECT_EQ(QuickIntegrity(Env::Default(), h_.Store(), v3_, std::nullopt).state, "modified");
   IndexVerifyReport r = Verify();
   EXPECT_FALSE(r.ok());
@@ -110,7 +97,7 @@ TEST_F(VerifyRepairTest, FlippedByteInLiveNamesFileAndCheck) {
 TEST_F(VerifyRepairTest, EditedManifestAndDamagedBackupAreFound) {
   EditManifest(v2_);
   std::string data = h_.Backups().DataPath(v1_);
-  FlipByte(data);
+  test::FlipByte(data);
   IndexVerifyReport r = Verify();
   EXPECT_EQ(r.corrupt_count(), 2);
   const VersionCheck* c = r.Find(v2_);
@@ -126,7 +113,7 @@ TEST_F(VerifyRepairTest, EditedManifestAndDamagedBackupAreFound) {
 }
 
 TEST_F(VerifyRepairTest, RepairRepublishesRollbackAndQuarantinesCorruptLive) {
-  FlipByte(IndexFile(v3_));
+  test::FlipByte(IndexFile(v3_));
   RepairOutcome out = Repair(Verify());
   ASSERT_TRUE(out.repaired) << out.error;
   EXPECT_EQ(out.repaired_from, v2_);
@@ -150,7 +137,7 @@ TEST_F(VerifyRepairTest, RepairRepublishesRollbackAndQuarantinesCorruptLive) {
 }
 
 TEST_F(VerifyRepairTest, RepairFromBackupWhenNothingIntactOnDisk) {
-  FlipByte(IndexFile(v3_));
+  test::FlipByte(IndexFile(v3_));
   EditManifest(v2_);
   RepairOutcome out = Repair(Verify());
   ASSERT_TRUE(out.repaired) << out.error;
@@ -163,7 +150,7 @@ TEST_F(VerifyRepairTest, RepairFromBackupWhenNothingIntactOnDisk) {
 }
 
 TEST_F(VerifyRepairTest, RebuildOverCorruptLiveSkipsItsBackupWithWarning) {
-  FlipByte(IndexFile(v3_));
+  test::FlipByte(IndexFile(v3_));
   JobControl control;
   JobOutcome out = RebuildJob(Env::Default(), h_.config(), h_.index(), test::Forced()).Run(control);
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
@@ -186,7 +173,7 @@ TEST_F(VerifyRepairTest, RebuildOverEditedLiveManifest) {
 }
 
 TEST_F(VerifyRepairTest, RestoreOfCorruptDiskCopyFallsBackToBackup) {
-  FlipByte(IndexFile(v2_));
+  test::FlipByte(IndexFile(v2_));
   JobControl control;
   auto out = RestoreVersion(Env::Default(), h_.config(), h_.index(), v2_, control);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
@@ -197,7 +184,7 @@ TEST_F(VerifyRepairTest, RestoreOfCorruptDiskCopyFallsBackToBackup) {
 }
 
 TEST_F(VerifyRepairTest, RestoreOfRollbackWhileLiveIsCorrupt) {
-  FlipByte(IndexFile(v3_));
+  test::FlipByte(IndexFile(v3_));
   JobControl control;
   auto out = RestoreVersion(Env::Default(), h_.config(), h_.index(), v2_, control);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
@@ -214,7 +201,7 @@ TEST_F(VerifyRepairTest, RollbackVerifiesTarget) {
   EXPECT_EQ(**h_.Store().LiveVersion(), v2_);
   EXPECT_EQ(**h_.Store().RollbackVersion(), v3_);
   // Now v3 is the target: damage it and the rollback is refused.
-  FlipByte(IndexFile(v3_));
+  test::FlipByte(IndexFile(v3_));
   JobControl c2;
   auto again = RollbackIndex(Env::Default(), h_.config(), h_.index(), c2);
   ASSERT_FALSE(again.ok());
