@@ -1,4 +1,4 @@
-// The CLI's side of the daemon HTTP API (BRIEF "Contract: daemon HTTP API"):
+// The CLI's side of the daemon HTTP API (docs/api.md):
 // where the daemon is, the bearer token, and one-line errors.
 #pragma once
 

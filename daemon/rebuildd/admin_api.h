@@ -1,4 +1,4 @@
-// The admin HTTP API of faiss-rebuildd (BRIEF "Contract: daemon HTTP API"):
+// The admin HTTP API of faiss-rebuildd (docs/api.md):
 // routing, JSON errors, auth and body limits. Handlers are one call into
 // the Daemon each.
 #pragma once

@@ -1,5 +1,5 @@
-// The daemon's Prometheus metrics (names are a contract: BRIEF "Contract:
-// metrics"; dashboards and alert rules use exactly these).
+// The daemon's Prometheus metrics (names are a contract, listed in
+// docs/api.md; dashboards and alert rules use exactly these).
 #pragma once
 
 #include <prometheus/counter.h>

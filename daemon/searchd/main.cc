@@ -1,6 +1,6 @@
 // faiss-searchd: serves k-NN search over the live version of every
-// configured index and hot-reloads each new version (BRIEF "Contract:
-// search server"). A thin program: the work is in the frb_searchd library.
+// configured index and hot-reloads each new version (docs/api.md,
+// the search server). A thin program: the work is in the frb_searchd library.
 #include <signal.h>
 #include <atomic>
 #include <systemd/sd-daemon.h>

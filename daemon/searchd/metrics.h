@@ -1,5 +1,5 @@
-// Prometheus metrics of faiss-searchd (names are a contract: BRIEF
-// "Contract: metrics"), served as text by the same HTTP server.
+// Prometheus metrics of faiss-searchd (names are a contract, listed
+// in docs/api.md), served as text by the same HTTP server.
 #pragma once
 
 #include <prometheus/counter.h>

@@ -14,7 +14,7 @@
 // alternate A,B,A,B,... --reps times after one warm-up (page cache warm for
 // both), medians reported.
 //
-// BRIEF targets: compression >= 0.8x `zstd -T0 -3`; restore >= 0.8x `zstd -d`.
+// Targets: compression >= 0.8x `zstd -T0 -3`; restore >= 0.8x `zstd -d`.
 //
 //   bench_backup [--n 500000] [--d 128] [--factory IVF1024,Flat] [--reps 3]
 //                [--file INDEX] [--dir /tmp/frb-bench-backup] [--keep]

@@ -1,5 +1,5 @@
 // faiss-searchd vs a Python FastAPI + uvicorn + faiss server doing the same
-// search (BRIEF "Performance targets": >= 10x the QPS at equal results).
+// search (target: >= 10x the QPS at equal results).
 //
 //   bench_fastapi [--n 1000000] [--dim 128] [--nlist 4096] [--nprobe 16]
 //                 [--clients 2xcores] [--seconds 10] [--rounds 3] [--dir DIR]

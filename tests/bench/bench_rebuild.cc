@@ -21,7 +21,7 @@
 // drift guards, no backup of an outgoing version); --with-live runs an
 // untimed warm-up build first so every timed B replaces a live version.
 //
-// BRIEF targets: B wall / A train+add+write <= 1.15;
+// Targets: B wall / A train+add+write <= 1.15;
 //                B peak RSS / (index file size + training sample) <= 1.3.
 //
 //   bench_rebuild [--n 1000000] [--d 128] [--factory IVF4096,Flat]

@@ -1,5 +1,5 @@
-// faiss-searchd over HTTP vs in-process FAISS on the same queries (BRIEF
-// "Performance targets": HTTP QPS >= 0.8x in-process, IVF, nprobe 16), and
+// faiss-searchd over HTTP vs in-process FAISS on the same queries (target:
+// HTTP QPS >= 0.8x in-process, IVF, nprobe 16), and
 // latency while new versions are swapped in under saturation load.
 //
 //   bench_searchd [--n 1000000] [--dim 128] [--nlist 4096] [--nprobe 16]

@@ -15,7 +15,7 @@
 
 namespace frb {
 
-// BRIEF "lifecycle of one rebuild"; the last four are terminal.
+// docs/architecture.md, "The lifecycle of one job"; the end states are terminal.
 enum class Stage {
   kQueued,
   kWaitingForLock,  // another job or process holds the index lock

@@ -1,5 +1,5 @@
 // The manifest of a published version and the validation report it carries
-// (BRIEF invariant 2). Stored as manifest.json next to the index file.
+// (docs/architecture.md). Stored as manifest.json next to the index file.
 #pragma once
 
 #include <cstdint>

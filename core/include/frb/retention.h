@@ -37,7 +37,7 @@ struct RetentionDecision {
 
 // Decisions for `items` (any order), newest first; ties on time are broken
 // by id so the result is deterministic. Days and weeks are those of `tz`.
-// Pinned regardless of the policy (BRIEF invariant 5): the live version, the
+// Pinned regardless of the policy (docs/architecture.md): the live version, the
 // rollback target and the newest verified backup. kInvalidArgument when every
 // count is zero (an empty policy would delete everything unpinned) or any is
 // negative.

@@ -21,7 +21,7 @@ enum class SourceFormat { kNpy, kFvecs, kBvecs, kRawF32 };
 Result<SourceFormat> ParseSourceFormat(std::string_view name);
 std::string_view SourceFormatName(SourceFormat f);
 
-// What a published version was built from (BRIEF invariant 2).
+// What a published version was built from (docs/architecture.md).
 struct SourceFingerprint {
   std::string path;
   uint64_t size = 0;
