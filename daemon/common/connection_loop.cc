@@ -76,6 +76,7 @@ Status Loop::Run() {
   auto last_scan = Clock::now();
   std::vector<epoll_event> events(256);
   while (!s_.stop_) {
+    s_.loop_tick_ns_ = Clock::now().time_since_epoch().count();
     const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
                                static_cast<int>(kTick.count()));
     for (int i = 0; i < n && !s_.stop_; ++i) {
@@ -97,6 +98,7 @@ Status Loop::Run() {
       Expire();
     }
   }
+  s_.loop_tick_ns_ = 0;
   // Running handlers finish; their connections come back and are closed.
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s_.listen_fd_, nullptr);
   pool_->shutdown();

@@ -181,6 +181,14 @@ void HttpServer::Start() {
   });
 }
 
+bool HttpServer::LoopAlive(std::chrono::milliseconds max_age) const {
+  const int64_t tick = loop_tick_ns_;
+  if (tick == 0 || stop_) return false;
+  const auto age = std::chrono::steady_clock::now().time_since_epoch() -
+                   std::chrono::steady_clock::duration(tick);
+  return age <= max_age;
+}
+
 void HttpServer::Stop() {
   stop_ = true;
   if (wake_fd_ >= 0) {

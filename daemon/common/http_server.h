@@ -16,6 +16,8 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -102,6 +104,10 @@ class HttpServer {
   // Stops accepting, closes idle connections, waits for running handlers.
   void Stop();
 
+  // True while Run's loop turns (it wakes at least every 50 ms) and last
+  // did within `max_age`: false before Run, after Stop and when it hangs.
+  bool LoopAlive(std::chrono::milliseconds max_age) const;
+
   const ServerOptions& options() const { return options_; }
   const ServerCounters& counters() const { return counters_; }
 
@@ -116,6 +122,8 @@ class HttpServer {
   int listen_fd_ = -1;
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false};
+  // steady_clock nanoseconds of the loop's last turn; 0 when not running.
+  std::atomic<int64_t> loop_tick_ns_{0};
   std::thread thread_;
 };
 

@@ -56,7 +56,7 @@ class Daemon {
   JobRunner& runner() { return *runner_; }
   Scheduler& scheduler() { return *scheduler_; }
   DaemonMetrics& metrics() { return metrics_; }
-  Notifier& notifier() { return notifier_; }
+  service::Notifier& notifier() { return notifier_; }
   int port() const { return port_; }
 
   // /healthz: the scheduler loop ticked recently.
@@ -91,7 +91,7 @@ class Daemon {
   std::atomic<bool> shutting_down_{false};
   int port_ = 0;
   DaemonMetrics metrics_;
-  Notifier notifier_;
+  service::Notifier notifier_;
   std::unique_ptr<JobRunner> runner_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Scrubber> scrubber_;

@@ -1,17 +1,10 @@
 // faiss-searchd: serves k-NN search over the live version of every
 // configured index and hot-reloads each new version (docs/api.md,
-// the search server). A thin program: the work is in the frb_searchd library.
-#include <signal.h>
-#include <atomic>
-#include <systemd/sd-daemon.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
-#include <spdlog/sinks/stdout_sinks.h>
+// the search server). A thin program: the work is in the frb_searchd library,
+// logging, signals and systemd integration in daemon/common.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -23,35 +16,28 @@
 #include "frb/env.h"
 #include "frb/host_port.h"
 #include "index_registry.h"
+#include "logging.h"
 #include "metrics.h"
+#include "notifier.h"
 #include "reporter.h"
 #include "server.h"
+#include "signals.h"
 #include "watcher.h"
 
 namespace {
 
-// eventfds the signal handlers write to; async-signal-safe.
-int g_stop_fd = -1;
-int g_hup_fd = -1;
-
-void OnStopSignal(int) {
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = write(g_stop_fd, &one, sizeof(one));
-}
-
-void OnHangup(int) {
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = write(g_hup_fd, &one, sizeof(one));
-}
-
-// systemd >= 253 (Type=notify-reload) wants the monotonic time with it.
-void NotifyReloading() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  const uint64_t usec =
-      static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-  sd_notify(0, ("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) +
-                "\nSTATUS=reloading the configuration").c_str());
+// STATUS= for `systemctl status`.
+std::string StatusLine(const frb::searchd::IndexRegistry& registry) {
+  size_t loaded = 0, total = 0;
+  for (const auto& [name, li] : registry.List()) {
+    ++total;
+    if (li) ++loaded;
+  }
+  std::string line = "serving " + std::to_string(loaded) + " of " + std::to_string(total) +
+                     " indexes";
+  if (const size_t degraded = registry.Degraded().size(); degraded > 0)
+    line += ", " + std::to_string(degraded) + " not on the live version";
+  return line;
 }
 
 }  // namespace
@@ -59,7 +45,9 @@ void NotifyReloading() {
 int main(int argc, char** argv) {
   CLI::App app{"faiss-searchd: hot-reloading FAISS search server"};
   std::string config_path = "/etc/faiss-rebuild/config.yaml";
-  std::string listen, port_file, policy = "refuse", log_level = "info";
+  std::string listen, port_file, policy = "refuse";
+  frb::service::LogOptions log;
+  log.program = "faiss-searchd";
   uint64_t memory_limit = 0;
   frb::searchd::ServerOptions sopt;
   int param_factor = 16, poll_ms = 500;
@@ -104,12 +92,17 @@ int main(int argc, char** argv) {
   app.add_flag("--loader-idle", loader.idle,
                "load new versions in SCHED_IDLE (only on idle CPU time; may delay swaps "
                "for long under saturation)");
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  app.add_option("--log-level", log.level, "trace|debug|info|warn|error");
+  app.add_option("--log-format", log.format, "text | json");
+  app.add_option("--log-file", log.file,
+                 "log to this file, rotated at 64 MiB (5 kept), instead of stderr");
   app.set_version_flag("--version", frb::VersionText("faiss-searchd"));
   CLI11_PARSE(app, argc, argv);
 
-  spdlog::set_default_logger(spdlog::stderr_logger_mt("faiss-searchd"));
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (frb::Status s = frb::service::SetupLogging(log); !s.ok()) {
+    std::fprintf(stderr, "faiss-searchd: %s\n", s.message().c_str());
+    return 2;
+  }
 
   spdlog::info("faiss-searchd {}, FAISS {}, FAISS kernels {}", frb::ProgramVersion(),
                frb::FaissVersion(), frb::FaissKernels());
@@ -133,20 +126,7 @@ int main(int argc, char** argv) {
   }
   sopt.http = config->search_limits;
 
-  // A handler, not sigwait with blocked signals: libraries (OpenBLAS) start
-  // threads before main with the signals unblocked, and the kernel may
-  // deliver SIGTERM to one of them. The handler only wakes the waiter below.
-  g_stop_fd = eventfd(0, EFD_CLOEXEC);
-  struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  g_hup_fd = eventfd(0, EFD_CLOEXEC);
-  struct sigaction hup {};
-  hup.sa_handler = OnHangup;
-  sigemptyset(&hup.sa_mask);
-  sigaction(SIGHUP, &hup, nullptr);
+  frb::service::Signals signals;  // before the server's threads start
 
   frb::searchd::SearchMetrics metrics;
   frb::searchd::CorruptionReporter reporter(env, frb::searchd::ReporterTargetFrom(*config));
@@ -188,24 +168,18 @@ int main(int argc, char** argv) {
                                      !no_inotify, loader);
   watcher.Start();
   // systemd (Type=notify): ready once the socket is bound (/readyz covers
-  // index loading); WATCHDOG=1 at half of WatchdogSec while serving.
-  sd_notify(0, "READY=1");
-  std::atomic<bool> stopping{false};
-  std::thread watchdog([&] {
-    uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) <= 0) return;
-    while (!stopping) {
-      sd_notify(0, "WATCHDOG=1");
-      for (uint64_t slept = 0; slept < usec / 2 && !stopping; slept += 50000)
-        std::this_thread::sleep_for(std::chrono::microseconds(50000));
-    }
-  });
+  // index loading); WATCHDOG=1 at half of WatchdogSec while the connection
+  // loop turns.
+  frb::service::Notifier notifier;
+  notifier.Ready(StatusLine(registry));
+  notifier.StartStatusUpdates([&registry] { return StatusLine(registry); });
+  notifier.StartWatchdog([&server](std::string* why) { return server.Alive(why); });
   // SIGHUP: re-read the config file. A config that fails validation is
   // refused whole (the running one keeps serving); a valid one is applied
   // by the registry, and the loader thread loads what it added.
   std::string served_listen = config->search_listen;
   auto reload = [&] {
-    NotifyReloading();
+    notifier.Reloading();
     std::vector<frb::ConfigProblem> problems;
     auto next = frb::LoadConfig(env, config_path, copt, &problems);
     if (!next.ok()) {
@@ -214,7 +188,7 @@ int main(int argc, char** argv) {
       for (const auto& p : problems) spdlog::error("reload:   {}", p.ToString());
       if (problems.empty()) spdlog::error("reload:   {}", next.status().ToString());
       metrics.CountConfigReload("failed");
-      sd_notify(0, "READY=1\nSTATUS=configuration reload refused; see the log");
+      notifier.Ready("configuration reload refused; see the log; " + StatusLine(registry));
       return;
     }
     if (next->search_listen != served_listen && !app.count("--listen"))
@@ -226,42 +200,31 @@ int main(int argc, char** argv) {
     metrics.CountConfigReload("ok");
     spdlog::info("reload: {} applied ({} indexes configured)", config_path,
                  next->indexes.size());
-    sd_notify(0, "READY=1\nSTATUS=serving");
+    notifier.Ready(StatusLine(registry));
   };
   // Its own thread, so a reload waiting for a long load to finish never
   // holds up a stop signal.
-  std::atomic<bool> reloader_stop{false};
   std::thread reloader([&] {
-    uint64_t n = 0;
-    while (true) {
-      if (read(g_hup_fd, &n, sizeof(n)) < 0) {
-        if (errno == EINTR) continue;
-        return;  // cannot happen for a valid eventfd
-      }
-      if (reloader_stop) return;
+    while (signals.WaitReload() == frb::service::SignalEvent::kReload) {
       spdlog::info("SIGHUP: reloading {}", config_path);
       reload();
     }
   });
   std::thread signal_waiter([&] {
-    uint64_t n = 0;
-    while (read(g_stop_fd, &n, sizeof(n)) < 0 && errno == EINTR) {
-    }
-    spdlog::info("stop signal: stopping");
+    signals.WaitStop();
+    spdlog::info("{}: stopping", frb::service::Signals::StopCause());
     server.Stop();
   });
   frb::Status run = server.Run();
   if (!run.ok()) {
     spdlog::error("{}", run.ToString());
-    OnStopSignal(0);  // wakes the waiter
+    signals.RequestStop();  // wakes the waiter
   }
   signal_waiter.join();
-  sd_notify(0, "STOPPING=1");
-  reloader_stop = true;
-  OnHangup(0);  // wakes the reloader (after a reload in progress)
+  notifier.Stopping("stopping");
+  signals.CloseReload();  // the reloader ends after a reload in progress
   reloader.join();
-  stopping = true;
-  watchdog.join();
+  notifier.StopThreads();
   watcher.Stop();
   return run.ok() ? 0 : 1;
 }

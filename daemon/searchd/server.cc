@@ -88,6 +88,13 @@ Status SearchServer::Run() { return http_->Run(); }
 
 void SearchServer::Stop() { http_->Stop(); }
 
+bool SearchServer::Alive(std::string* why) const {
+  // The loop wakes every 50 ms; ten seconds without a turn is a hang.
+  if (http_->LoopAlive(std::chrono::seconds(10))) return true;
+  *why = "the HTTP connection loop has not run for over 10 s";
+  return false;
+}
+
 void SearchServer::Routes() {
   httplib::Server& routes = http_->routes();
   routes.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {

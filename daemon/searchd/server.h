@@ -41,6 +41,9 @@ class SearchServer {
   // Serves until Stop. Returns an error when the accept loop failed.
   Status Run();
   void Stop();
+  // For the watchdog: false, saying why, when the connection loop stopped
+  // turning (hung) or is not running.
+  bool Alive(std::string* why) const;
 
  private:
   void Routes();

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-namespace frb::rebuildd {
+namespace frb::service {
 
 Notifier::~Notifier() { StopThreads(); }
 
@@ -20,39 +20,40 @@ void Notifier::Ready(const std::string& status) { Send("READY=1\nSTATUS=" + stat
 
 void Notifier::Status(const std::string& status) { Send("STATUS=" + status); }
 
-void Notifier::Reloading() {
-  // systemd >= 253 (Type=notify-reload) wants the monotonic time with it.
+void Notifier::Reloading(const std::string& status) {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  uint64_t usec = static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-  Send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) + "\nSTATUS=reloading config");
+  const uint64_t usec =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+  Send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) + "\nSTATUS=" + status);
 }
 
 void Notifier::Stopping(const std::string& status) { Send("STOPPING=1\nSTATUS=" + status); }
 
-void Notifier::StartWatchdog(std::function<bool()> healthy) {
+bool Notifier::StartWatchdog(HealthCheck healthy) {
   uint64_t usec = 0;
-  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return false;
   auto period = std::chrono::microseconds(usec / 2);
   spdlog::info("systemd watchdog enabled: pinging every {} ms",
                std::chrono::duration_cast<std::chrono::milliseconds>(period).count());
   std::lock_guard<std::mutex> lock(mu_);
-  if (watchdog_.joinable()) return;
-  stop_ = false;
+  if (watchdog_.joinable()) return true;
   watchdog_ = std::thread([this, period, healthy = std::move(healthy)] {
     std::unique_lock<std::mutex> lk(mu_);
     while (!stop_) {
       // Not under the lock: sendmsg may block while the receiver is slow.
       lk.unlock();
-      if (healthy()) {
+      std::string why;
+      if (healthy(&why)) {
         Send("WATCHDOG=1");
       } else {
-        spdlog::error("scheduler loop is not ticking; withholding watchdog ping");
+        spdlog::error("unhealthy ({}); withholding the watchdog ping", why);
       }
       lk.lock();
       cv_.wait_for(lk, period, [&] { return stop_; });
     }
   });
+  return true;
 }
 
 void Notifier::StartStatusUpdates(std::function<std::string()> status,
@@ -84,4 +85,4 @@ void Notifier::StopThreads() {
   if (status_.joinable()) status_.join();
 }
 
-}  // namespace frb::rebuildd
+}  // namespace frb::service
