@@ -317,8 +317,8 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
   // The restored bytes are now a version on disk: retention may run.
   if (live && backups.Policy().keep_last + backups.Policy().keep_daily +
                       backups.Policy().keep_weekly > 0) {
-    auto pruned = backups.Prune(store, false);
-    if (!pruned.ok()) out.retention_error = pruned.status().ToString();
+    auto pruned_backups = backups.Prune(store, false);
+    if (!pruned_backups.ok()) out.retention_error = pruned_backups.status().ToString();
   }
   control.EnterStage(Stage::kDone);
   return out;

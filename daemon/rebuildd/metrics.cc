@@ -215,11 +215,11 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
     {
       VersionStore store(env, config.data_dir, ic.name);
       auto state = ReadVerifyState(env, store);
-      std::optional<VerifyState> st = state.ok() ? std::move(*state) : std::nullopt;
-      if (st) scrub_last_.Set(l, static_cast<double>(st->finished_unix_ms) / 1000);
+      std::optional<VerifyState> verify = state.ok() ? std::move(*state) : std::nullopt;
+      if (verify) scrub_last_.Set(l, static_cast<double>(verify->finished_unix_ms) / 1000);
       int corrupt = 0;
       if (auto ids = store.ListVersions(); ids.ok())
-        for (const auto& id : *ids) corrupt += QuickIntegrity(env, store, id, st).bad() ? 1 : 0;
+        for (const auto& id : *ids) corrupt += QuickIntegrity(env, store, id, verify).bad() ? 1 : 0;
       corrupt_versions_.Set(l, corrupt);
       auto q = ListQuarantined(env, store);
       quarantined_.Set(l, q.ok() ? static_cast<double>(q->size()) : 0);

@@ -10,9 +10,9 @@ namespace frb::searchd {
 
 // One waiting query; lives on the stack of the request thread that asked.
 struct SearchCoalescer::Pending {
-  Pending(const LoadedIndex* li, const float* x, int k, const SearchOverride& o,
-          float* distances, int64_t* labels)
-      : li(li), x(x), k(k), o(o), distances(distances), labels(labels) {}
+  Pending(const LoadedIndex* index, const float* query, int count, const SearchOverride& params,
+          float* out_distances, int64_t* out_labels)
+      : li(index), x(query), k(count), o(params), distances(out_distances), labels(out_labels) {}
 
   const LoadedIndex* li;
   const float* x;

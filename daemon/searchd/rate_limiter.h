@@ -5,20 +5,28 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <utility>
 
 namespace frb::searchd {
 
 // Thread-safe: TryAcquire may be called from any thread.
 class RateLimiter {
  public:
-  // `qps` > 0.
-  explicit RateLimiter(double qps)
-      : qps_(qps), burst_(std::max(1.0, qps)), tokens_(burst_), last_(Clock::now()) {}
+  using Clock = std::chrono::steady_clock;
+  // `qps` > 0. `now` replaces the steady clock (tests).
+  explicit RateLimiter(double qps, std::function<Clock::time_point()> now = Clock::now)
+      : now_(std::move(now)),
+        qps_(qps),
+        burst_(std::max(1.0, qps)),
+        tokens_(burst_),
+        last_(now_()) {}
 
+  // Takes one token; false (nothing taken) when the bucket is empty.
   bool TryAcquire() {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto now = Clock::now();
+    const auto now = now_();
     tokens_ = std::min(burst_, tokens_ + qps_ * std::chrono::duration<double>(now - last_).count());
     last_ = now;
     if (tokens_ < 1) return false;
@@ -27,12 +35,12 @@ class RateLimiter {
   }
 
  private:
-  using Clock = std::chrono::steady_clock;
+  const std::function<Clock::time_point()> now_;
   std::mutex mu_;
   const double qps_;
   const double burst_;
-  double tokens_;
-  Clock::time_point last_;
+  double tokens_;            // guarded by mu_
+  Clock::time_point last_;   // guarded by mu_
 };
 
 }  // namespace frb::searchd

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../daemon/searchd/mini_http_client.h"
+#include "../testutil/mini_http_client.h"
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/rebuild.h"

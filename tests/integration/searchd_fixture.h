@@ -22,7 +22,7 @@
 #include <set>
 #include <thread>
 
-#include "../../daemon/searchd/mini_http_client.h"
+#include "mini_http_client.h"
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/json.h"

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../daemon/searchd/mini_http_client.h"
+#include "mini_http_client.h"
 #include "daemon_process.h"
 #include "fake_http_server.h"
 #include "frb/config.h"

@@ -222,7 +222,7 @@ INSTANTIATE_TEST_SUITE_P(
         Damage{"data_missing", [](const std::string& d, const std::string&) {
                  ASSERT_EQ(std::remove(d.c_str()), 0);
                }, "missing", false}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& p) { return std::string(p.param.name); });
 
 // Two data dirs configured with one backup_dir used to list each other's
 // backups as their own and prune them under their own retention.

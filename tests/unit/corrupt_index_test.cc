@@ -126,7 +126,7 @@ INSTANTIATE_TEST_SUITE_P(
         Planted{"binary_index", [] { return BinaryBytes(3000); },
                 "FAISS cannot read the index"},
         Planted{"not_faiss", [] { return std::string(4096, 'x'); }, "FAISS cannot read the index"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& p) { return std::string(p.param.name); });
 
 // The "not worse than live" gate loads the live index and searches it with
 // the candidate's queries. A live file of another dimension (planted, or
@@ -172,7 +172,7 @@ INSTANTIATE_TEST_SUITE_P(
         Planted{"other_metric", [] { return FlatBytes(16, faiss::METRIC_INNER_PRODUCT, 3000); },
                 "metric IP"},
         Planted{"other_kind", [] { return FlatBytes(16, faiss::METRIC_L2, 3000); }, "nprobe"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& p) { return std::string(p.param.name); });
 
 TEST_F(CorruptIndexTest, VersionManifestOfAnotherVersionIsCorruption) {
   std::string m3 = JoinPath(Store().VersionDir(v3_), "manifest.json");

@@ -164,7 +164,7 @@ TEST_P(FaultMatrixTest, EveryStepFailsCleanlyAndRecovers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cycles, FaultMatrixTest, ::testing::ValuesIn(AllCycles()),
-                         [](const auto& info) { return std::string(CycleName(info.param)); });
+                         [](const auto& p) { return std::string(CycleName(p.param)); });
 
 }  // namespace
 }  // namespace frb::test

@@ -78,7 +78,7 @@ TEST_P(PowerLossTest, EveryCutPointRecovers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cycles, PowerLossTest, ::testing::ValuesIn(AllCycles()),
-                         [](const auto& info) { return std::string(CycleName(info.param)); });
+                         [](const auto& p) { return std::string(CycleName(p.param)); });
 
 // The model itself: unsynced data and unsynced directory entries are dropped,
 // synced ones survive, and a rename is durable once either side is synced.
