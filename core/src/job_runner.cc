@@ -167,14 +167,14 @@ JobRunner::JobRunner(int workers, JobFn fn, Clock* clock, size_t history)
 JobRunner::~JobRunner() { Shutdown(true); }
 
 void JobRunner::SetOnFinish(FinishFn fn) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   on_finish_ = std::move(fn);
 }
 
 Result<std::string> JobRunner::Submit(const std::string& index, const std::string& trigger,
                                       const std::string& kind, const std::string& version,
                                       bool force) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (stopping_) return FailedPrecondition("shutting down; not accepting jobs");
   if (auto it = active_.find(index); it != active_.end()) {
     const Record& rec = jobs_[it->second];
@@ -198,7 +198,7 @@ Result<std::string> JobRunner::Submit(const std::string& index, const std::strin
   jobs_.emplace(id, std::move(rec));
   active_[index] = id;
   queue_.push_back(id);
-  cv_.notify_one();
+  cv_.NotifyOne();
   return id;
 }
 
@@ -226,7 +226,7 @@ Status JobRunner::Cancel(const std::string& job_id) {
   JobRequest req;
   FinishFn cb;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return NotFound("no job '" + job_id + "'");
     Record& rec = it->second;
@@ -251,7 +251,7 @@ Status JobRunner::Cancel(const std::string& job_id) {
   }
   // Same order as a worker: callbacks first, then the job shows as finished.
   if (cb) cb(req, done);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   FinishLocked(jobs_.at(job_id), std::move(done));
   return Status::Ok();
 }
@@ -261,8 +261,8 @@ void JobRunner::WorkerLoop() {
     JobRequest req;
     std::shared_ptr<JobControl> control;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping with nothing left
       std::string id = queue_.front();
       queue_.pop_front();
@@ -279,23 +279,23 @@ void JobRunner::WorkerLoop() {
     if (out.trigger.empty()) out.trigger = req.trigger;
     FinishFn cb;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       cb = on_finish_;
     }
     // Before the job shows as finished: whoever sees it done (API clients)
     // then also sees its effect on scheduler state and metrics.
     if (cb) cb(req, out);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       --running_;
       FinishLocked(jobs_.at(req.job_id), std::move(out));
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 }
 
 std::optional<JobInfo> JobRunner::Get(const std::string& job_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return std::nullopt;
   JobInfo info = it->second.info;
@@ -309,7 +309,7 @@ std::optional<JobInfo> JobRunner::Get(const std::string& job_id) const {
 std::vector<JobInfo> JobRunner::List() const {
   std::vector<JobInfo> active, done;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const auto& [id, rec] : jobs_) {
       JobInfo info = rec.info;
       if (!info.outcome) {
@@ -330,26 +330,26 @@ std::vector<JobInfo> JobRunner::List() const {
 }
 
 std::optional<std::string> JobRunner::ActiveJob(const std::string& index) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = active_.find(index);
   if (it == active_.end()) return std::nullopt;
   return it->second;
 }
 
 int JobRunner::running() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return running_;
 }
 
 int JobRunner::queued() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return static_cast<int>(queue_.size());
 }
 
 void JobRunner::Shutdown(bool cancel_running) {
   std::vector<std::string> queued;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
     queued.assign(queue_.begin(), queue_.end());
     if (cancel_running)
@@ -357,7 +357,7 @@ void JobRunner::Shutdown(bool cancel_running) {
         if (!rec.info.outcome) rec.control->Cancel();
   }
   for (const auto& id : queued) (void)Cancel(id);
-  cv_.notify_all();
+  cv_.NotifyAll();
   for (auto& t : workers_)
     if (t.joinable()) t.join();
 }

@@ -69,7 +69,7 @@ Scheduler::Scheduler(Env* env, Clock* clock, JobRunner* runner)
 Scheduler::~Scheduler() { Stop(); }
 
 std::string Scheduler::state_path() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return state_path_;
 }
 
@@ -106,7 +106,7 @@ Status Scheduler::Configure(const Config& config) {
     return InvalidArgument(problems);
   }
 
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::string path = JoinPath(config.data_dir, kStateFile);
   bool restoring = !configured_ || path != state_path_;
   std::map<std::string, IndexSchedState> restored;
@@ -157,7 +157,7 @@ Status Scheduler::Configure(const Config& config) {
 }
 
 Status Scheduler::persist_status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return persist_status_;
 }
 
@@ -168,7 +168,7 @@ int64_t Scheduler::CooldownEndMs(const Entry& e) const {
 }
 
 void Scheduler::Tick() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   int64_t now_ms = clock_->NowUnixMillis();
   int64_t now = now_ms / 1000;
   bool changed = false;
@@ -193,7 +193,7 @@ Result<std::string> Scheduler::Trigger(const std::string& index, const std::stri
                                        const std::string& kind, const std::string& version,
                                        bool force) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (entries_.find(index) == entries_.end())
       return NotFound("no index named '" + index + "'");
   }
@@ -201,7 +201,7 @@ Result<std::string> Scheduler::Trigger(const std::string& index, const std::stri
 }
 
 void Scheduler::OnJobFinished(const JobOutcome& out) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(out.index);
   if (it == entries_.end()) return;
   IndexSchedState& st = it->second.st;
@@ -222,7 +222,7 @@ void Scheduler::OnJobFinished(const JobOutcome& out) {
 }
 
 std::optional<IndexSchedState> Scheduler::State(const std::string& index) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(index);
   if (it == entries_.end()) return std::nullopt;
   return it->second.st;
@@ -237,14 +237,14 @@ std::optional<int64_t> Scheduler::NextRunLocked(const Entry& e) const {
 }
 
 std::optional<int64_t> Scheduler::NextRunUnix(const std::string& index) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(index);
   if (it == entries_.end()) return std::nullopt;
   return NextRunLocked(it->second);
 }
 
 std::map<std::string, IndexSchedState> Scheduler::AllStates() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::map<std::string, IndexSchedState> out;
   for (const auto& [name, e] : entries_) out[name] = e.st;
   return out;
@@ -264,7 +264,7 @@ Status Scheduler::PersistLocked() {
 }
 
 void Scheduler::Start(std::chrono::milliseconds period) {
-  std::lock_guard<std::mutex> lock(loop_mu_);
+  MutexLock lock(&loop_mu_);
   if (loop_.joinable()) return;
   loop_stop_ = false;
   auto tick = [this] {
@@ -276,23 +276,25 @@ void Scheduler::Start(std::chrono::milliseconds period) {
   // The first tick runs here so health checks pass as soon as Start returns.
   tick();
   loop_ = std::thread([this, period, tick] {
-    std::unique_lock<std::mutex> lk(loop_mu_);
+    MutexLock lk(&loop_mu_);
     while (!loop_stop_) {
-      loop_cv_.wait_for(lk, period, [&] { return loop_stop_; });
+      const auto deadline = std::chrono::steady_clock::now() + period;
+      while (!loop_stop_ && loop_cv_.WaitUntil(&loop_mu_, deadline)) {
+      }
       if (loop_stop_) break;
-      lk.unlock();
+      lk.Unlock();
       tick();
-      lk.lock();
+      lk.Lock();
     }
   });
 }
 
 void Scheduler::Stop() {
   {
-    std::lock_guard<std::mutex> lock(loop_mu_);
+    MutexLock lock(&loop_mu_);
     loop_stop_ = true;
   }
-  loop_cv_.notify_all();
+  loop_cv_.NotifyAll();
   if (loop_.joinable()) loop_.join();
 }
 

@@ -30,28 +30,32 @@ void Notifier::Reloading(const std::string& status) {
 
 void Notifier::Stopping(const std::string& status) { Send("STOPPING=1\nSTATUS=" + status); }
 
+bool Notifier::Sleep(std::chrono::microseconds period) {
+  MutexLock lock(&mu_);
+  const auto deadline = std::chrono::steady_clock::now() + period;
+  while (!stop_ && cv_.WaitUntil(&mu_, deadline)) {
+  }
+  return !stop_;
+}
+
 bool Notifier::StartWatchdog(HealthCheck healthy) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return false;
   auto period = std::chrono::microseconds(usec / 2);
   spdlog::info("systemd watchdog enabled: pinging every {} ms",
                std::chrono::duration_cast<std::chrono::milliseconds>(period).count());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (watchdog_.joinable()) return true;
+  // Sends without the lock: sendmsg may block while the receiver is slow.
   watchdog_ = std::thread([this, period, healthy = std::move(healthy)] {
-    std::unique_lock<std::mutex> lk(mu_);
-    while (!stop_) {
-      // Not under the lock: sendmsg may block while the receiver is slow.
-      lk.unlock();
+    do {
       std::string why;
       if (healthy(&why)) {
         Send("WATCHDOG=1");
       } else {
         spdlog::error("unhealthy ({}); withholding the watchdog ping", why);
       }
-      lk.lock();
-      cv_.wait_for(lk, period, [&] { return stop_; });
-    }
+    } while (Sleep(period));
   });
   return true;
 }
@@ -59,30 +63,29 @@ bool Notifier::StartWatchdog(HealthCheck healthy) {
 void Notifier::StartStatusUpdates(std::function<std::string()> status,
                                   std::chrono::milliseconds period) {
   if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (status_.joinable()) return;
   status_ = std::thread([this, period, status = std::move(status)] {
     std::string last;
-    std::unique_lock<std::mutex> lk(mu_);
-    while (!stop_) {
-      lk.unlock();
+    do {
       std::string now = status();
       if (now != last) Status(now);
       last = std::move(now);
-      lk.lock();
-      cv_.wait_for(lk, period, [&] { return stop_; });
-    }
+    } while (Sleep(period));
   });
 }
 
 void Notifier::StopThreads() {
+  std::thread watchdog, status;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
+    watchdog = std::move(watchdog_);
+    status = std::move(status_);
   }
-  cv_.notify_all();
-  if (watchdog_.joinable()) watchdog_.join();
-  if (status_.joinable()) status_.join();
+  cv_.NotifyAll();
+  if (watchdog.joinable()) watchdog.join();
+  if (status.joinable()) status.join();
 }
 
 }  // namespace frb::service

@@ -5,11 +5,11 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "frb/thread_annotations.h"
 
 namespace frb::service {
 
@@ -47,11 +47,13 @@ class Notifier {
 
  private:
   static void Send(const std::string& msg);
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
-  std::thread watchdog_;
-  std::thread status_;
+  // Waits up to `period` or until StopThreads; false once stopping.
+  bool Sleep(std::chrono::microseconds period) EXCLUDES(mu_);
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread watchdog_ GUARDED_BY(mu_);
+  std::thread status_ GUARDED_BY(mu_);
 };
 
 }  // namespace frb::service

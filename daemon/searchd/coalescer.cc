@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <condition_variable>
 #include <cstring>
 #include <vector>
 
@@ -25,7 +24,7 @@ struct SearchCoalescer::Pending {
   Status status;
   int batch_size = 0;
   bool done = false;
-  std::condition_variable cv;  // signalled when done, or when a lane may be free
+  CondVar cv;  // signalled when done, or when a lane may be free
 
   bool SameCall(const Pending& other) const {
     return li == other.li && k == other.k && o.nprobe == other.o.nprobe &&
@@ -40,11 +39,11 @@ Status SearchCoalescer::Search(const LoadedIndex& li, const float* x, int k,
                                const SearchOverride& o, float* distances, int64_t* labels,
                                int* batch_size) {
   Pending me(&li, x, k, o, distances, labels);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   queue_.push_back(&me);
   while (!me.done) {
     if (running_ >= lanes_ || queue_.empty()) {
-      me.cv.wait(lock);
+      me.cv.Wait(&mu_);
       continue;
     }
     // A lane is free: run the oldest queued queries on this thread. They
@@ -52,19 +51,19 @@ Status SearchCoalescer::Search(const LoadedIndex& li, const float* x, int k,
     ++running_;
     std::vector<Pending*> batch = TakeBatch();
     // Wake the next runner when queries remain for another free lane.
-    if (running_ < lanes_ && !queue_.empty()) queue_.front()->cv.notify_one();
-    lock.unlock();
+    if (running_ < lanes_ && !queue_.empty()) queue_.front()->cv.NotifyOne();
+    lock.Unlock();
     RunBatch(batch);
-    lock.lock();
+    lock.Lock();
     --running_;
     for (Pending* p : batch) {
       p->done = true;
       p->batch_size = static_cast<int>(batch.size());
-      if (p != &me) p->cv.notify_one();
+      if (p != &me) p->cv.NotifyOne();
     }
     // The lane is free again; if this thread is done, the oldest waiter
     // takes it (when this thread is not, it takes the lane itself above).
-    if (me.done && !queue_.empty()) queue_.front()->cv.notify_one();
+    if (me.done && !queue_.empty()) queue_.front()->cv.NotifyOne();
   }
   if (batch_size != nullptr) *batch_size = me.batch_size;
   return me.status;

@@ -19,10 +19,10 @@
 
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <vector>
 
 #include "frb/status.h"
+#include "frb/thread_annotations.h"
 #include "loaded_index.h"
 
 namespace frb::searchd {
@@ -45,14 +45,14 @@ class SearchCoalescer {
   struct Pending;
   // Removes the oldest queued query and up to max_batch_ - 1 later ones that
   // can share its FAISS call. Requires mu_.
-  std::vector<Pending*> TakeBatch();
+  std::vector<Pending*> TakeBatch() REQUIRES(mu_);
   static void RunBatch(const std::vector<Pending*>& batch);
 
   const int lanes_;
   const int max_batch_;
-  std::mutex mu_;
-  std::deque<Pending*> queue_;  // guarded by mu_; oldest first
-  int running_ = 0;             // FAISS calls in progress; guarded by mu_
+  Mutex mu_;
+  std::deque<Pending*> queue_ GUARDED_BY(mu_);  // oldest first
+  int running_ GUARDED_BY(mu_) = 0;             // FAISS calls in progress
 };
 
 }  // namespace frb::searchd

@@ -27,12 +27,12 @@ IndexRegistry::IndexRegistry(Env* env, const Config& config, RegistryOptions opt
 }
 
 bool IndexRegistry::IsConfigured(std::string_view name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return by_name_.find(name) != by_name_.end();
 }
 
 std::shared_ptr<const LoadedIndex> IndexRegistry::Get(std::string_view name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = by_name_.find(name);
   if (it == by_name_.end()) return nullptr;
   return it->second->current;
@@ -41,13 +41,13 @@ std::shared_ptr<const LoadedIndex> IndexRegistry::Get(std::string_view name) con
 std::vector<std::pair<std::string, std::shared_ptr<const LoadedIndex>>>
 IndexRegistry::List() const {
   std::vector<std::pair<std::string, std::shared_ptr<const LoadedIndex>>> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const SlotPtr& s : slots_) out.emplace_back(s->store.name(), s->current);
   return out;
 }
 
 bool IndexRegistry::AllLoaded() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const SlotPtr& s : slots_)
     if (!s->current) return false;
   return true;
@@ -55,7 +55,7 @@ bool IndexRegistry::AllLoaded() const {
 
 std::vector<DegradedInfo> IndexRegistry::Degraded() const {
   std::vector<DegradedInfo> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const SlotPtr& s : slots_)
     if (s->degraded && s->current) out.push_back(*s->degraded);
   return out;
@@ -68,18 +68,18 @@ std::vector<std::string> IndexRegistry::WatchDirs() const {
 }
 
 std::vector<IndexRegistry::SlotPtr> IndexRegistry::Slots() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return slots_;
 }
 
 void IndexRegistry::Refresh() {
-  std::lock_guard<std::mutex> lock(refresh_mu_);
+  MutexLock lock(&refresh_mu_);
   ReapRetired(std::chrono::milliseconds(0));  // stragglers of earlier swaps
   for (const SlotPtr& s : Slots()) RefreshSlot(*s);
 }
 
 void IndexRegistry::Reconfigure(const Config& config) {
-  std::lock_guard<std::mutex> lock(refresh_mu_);
+  MutexLock lock(&refresh_mu_);
   if (config.data_dir != data_dir_)
     spdlog::warn("reload: data_dir changed to {}; that takes a restart, still reading {}",
                  config.data_dir, data_dir_);
@@ -88,7 +88,7 @@ void IndexRegistry::Reconfigure(const Config& config) {
   for (const IndexConfig& ic : config.indexes) {
     SlotPtr slot;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       auto it = by_name_.find(ic.name);
       if (it != by_name_.end()) slot = it->second;
     }
@@ -116,7 +116,7 @@ void IndexRegistry::Reconfigure(const Config& config) {
   }
   std::vector<SlotPtr> removed;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     for (const SlotPtr& s : slots_)
       if (next_by_name.find(s->store.name()) == next_by_name.end()) removed.push_back(s);
     slots_ = std::move(next);
@@ -125,7 +125,7 @@ void IndexRegistry::Reconfigure(const Config& config) {
   for (const SlotPtr& s : removed) {
     spdlog::info("reload: index {} removed", s->store.name());
     metrics_->RemoveIndex(s->store.name());
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (s->current) retired_.push_back(std::move(s->current));
   }
   ReapRetired(std::chrono::milliseconds(0));
@@ -161,7 +161,7 @@ void IndexRegistry::ReapRetired(std::chrono::milliseconds wait) {
 }
 
 uint64_t IndexRegistry::ServedBytesExcept(const Slot& slot) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   uint64_t total = 0;
   for (const SlotPtr& s : slots_)
     if (s.get() != &slot && s->current) total += s->current->file_size;
@@ -171,7 +171,7 @@ uint64_t IndexRegistry::ServedBytesExcept(const Slot& slot) const {
 void IndexRegistry::SetDegraded(Slot& slot, std::optional<DegradedInfo> info) {
   const bool on = info.has_value();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!on && !slot.degraded) return;
     slot.degraded = std::move(info);
   }
@@ -182,7 +182,7 @@ void IndexRegistry::Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li,
                             std::string_view result) {
   std::shared_ptr<const LoadedIndex> old;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     old = std::move(slot.current);
     slot.current = li;
   }
@@ -299,7 +299,7 @@ void IndexRegistry::RefreshSlot(Slot& slot) {
                    d.why, cur->version, id);
       previous = cur->version;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         retired_.push_back(std::move(slot.current));
       }
       cur.reset();

@@ -16,7 +16,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +25,7 @@
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/store.h"
+#include "frb/thread_annotations.h"
 #include "loaded_index.h"
 #include "metrics.h"
 
@@ -99,38 +99,42 @@ class IndexRegistry {
   };
   using SlotPtr = std::shared_ptr<Slot>;
 
-  std::vector<SlotPtr> Slots() const;
-  void RefreshSlot(Slot& slot);
+  std::vector<SlotPtr> Slots() const EXCLUDES(mu_);
+  void RefreshSlot(Slot& slot) REQUIRES(refresh_mu_);
   // Loads `id` for `slot`; on success swaps it in, counting `result`.
-  Status LoadAndPublish(Slot& slot, const std::string& id, std::string_view result);
+  Status LoadAndPublish(Slot& slot, const std::string& id, std::string_view result)
+      REQUIRES(refresh_mu_);
   // After live failed (or cannot be read) and nothing is served: serves
   // the rollback target or else the newest other version that verifies.
-  void FallBack(Slot& slot, const std::string& live, const std::string& reason);
+  void FallBack(Slot& slot, const std::string& live, const std::string& reason)
+      REQUIRES(refresh_mu_);
   // Identity of a version's files: id plus size and mtime of the index file
   // and manifest, so a version repaired in place is tried again.
   std::string Identity(const Slot& slot, const std::string& id) const;
-  void SetDegraded(Slot& slot, std::optional<DegradedInfo> info);
-  void Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li, std::string_view result);
-  uint64_t ServedBytesExcept(const Slot& slot) const;
+  void SetDegraded(Slot& slot, std::optional<DegradedInfo> info) EXCLUDES(mu_);
+  void Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li, std::string_view result)
+      REQUIRES(refresh_mu_) EXCLUDES(mu_);
+  uint64_t ServedBytesExcept(const Slot& slot) const EXCLUDES(mu_);
   // Frees the retired versions no reader holds any more, here, on the
   // refreshing (loader) thread; waits up to `wait` for in-flight queries to
   // let go. Without this, the last query to finish on an old version would
   // free it: hundreds of MB of munmap/free on a request thread, in that
   // request's latency.
-  void ReapRetired(std::chrono::milliseconds wait);
+  void ReapRetired(std::chrono::milliseconds wait) REQUIRES(refresh_mu_);
 
   Env* env_;
   std::string data_dir_;  // fixed for the life of the process
   RegistryOptions options_;
   MemoryAdmission admission_;
   SearchMetrics* metrics_;
-  std::mutex refresh_mu_;
+  // Serializes refreshes and reconfiguration; taken before mu_.
+  Mutex refresh_mu_ ACQUIRED_BEFORE(mu_);
   // Versions swapped out: kept referenced so no query thread ever drops the
-  // last reference (guarded by refresh_mu_).
-  std::vector<std::shared_ptr<const LoadedIndex>> retired_;
-  mutable std::mutex mu_;  // guards slots_, by_name_, Slot::current/degraded
-  std::vector<SlotPtr> slots_;  // config order
-  std::map<std::string, SlotPtr, std::less<>> by_name_;
+  // last reference.
+  std::vector<std::shared_ptr<const LoadedIndex>> retired_ GUARDED_BY(refresh_mu_);
+  mutable Mutex mu_;  // also guards Slot::current/degraded
+  std::vector<SlotPtr> slots_ GUARDED_BY(mu_);  // config order
+  std::map<std::string, SlotPtr, std::less<>> by_name_ GUARDED_BY(mu_);
 };
 
 }  // namespace frb::searchd

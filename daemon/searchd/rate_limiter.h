@@ -6,8 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
-#include <mutex>
 #include <utility>
+
+#include "frb/thread_annotations.h"
 
 namespace frb::searchd {
 
@@ -25,7 +26,7 @@ class RateLimiter {
 
   // Takes one token; false (nothing taken) when the bucket is empty.
   bool TryAcquire() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const auto now = now_();
     tokens_ = std::min(burst_, tokens_ + qps_ * std::chrono::duration<double>(now - last_).count());
     last_ = now;
@@ -36,11 +37,11 @@ class RateLimiter {
 
  private:
   const std::function<Clock::time_point()> now_;
-  std::mutex mu_;
+  Mutex mu_;
   const double qps_;
   const double burst_;
-  double tokens_;            // guarded by mu_
-  Clock::time_point last_;   // guarded by mu_
+  double tokens_ GUARDED_BY(mu_);
+  Clock::time_point last_ GUARDED_BY(mu_);
 };
 
 }  // namespace frb::searchd

@@ -351,8 +351,8 @@ TEST_P(ManPageTest, RendersWithoutWarnings) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Pages, ManPageTest, ::testing::ValuesIn(kManPages),
-                         [](const auto& info) {
-                           std::string n = info.param.substr(info.param.find('/') + 1);
+                         [](const auto& tp) {
+                           std::string n = tp.param.substr(tp.param.find('/') + 1);
                            std::replace_if(n.begin(), n.end(),
                                            [](char c) { return !std::isalnum(c); }, '_');
                            return n;

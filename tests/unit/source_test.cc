@@ -142,11 +142,11 @@ INSTANTIATE_TEST_SUITE_P(
                       FormatCase{SourceFormat::kBvecs, 128},
                       FormatCase{SourceFormat::kRawF32, 17},
                       FormatCase{SourceFormat::kRawF32, 128}),
-    [](const auto& info) {
-      return std::string(SourceFormatName(info.param.format) == "raw-f32"
+    [](const auto& tp) {
+      return std::string(SourceFormatName(tp.param.format) == "raw-f32"
                              ? "raw"
-                             : SourceFormatName(info.param.format)) +
-             std::to_string(info.param.dim);
+                             : SourceFormatName(tp.param.format)) +
+             std::to_string(tp.param.dim);
     });
 
 TEST(NpySourceTest, HeaderVersionsAndSpellings) {

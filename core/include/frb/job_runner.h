@@ -3,13 +3,11 @@
 // concurrent builds (scheduler.max_concurrent_builds).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -22,6 +20,7 @@
 #include "frb/json.h"
 #include "frb/rebuild.h"
 #include "frb/status.h"
+#include "frb/thread_annotations.h"
 
 namespace frb {
 
@@ -111,21 +110,21 @@ class JobRunner {
     std::shared_ptr<JobControl> control;
   };
   void WorkerLoop();
-  void FinishLocked(Record& rec, JobOutcome out);
-  void Trim();
+  void FinishLocked(Record& rec, JobOutcome out) REQUIRES(mu_);
+  void Trim() REQUIRES(mu_);
 
   JobFn fn_;
   Clock* clock_;
   size_t history_;
-  FinishFn on_finish_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::deque<std::string> queue_;           // job ids, FIFO
-  std::map<std::string, Record> jobs_;      // all known jobs by id
-  std::map<std::string, std::string> active_;  // index -> job id
-  std::deque<std::string> finished_;        // oldest first, bounded
-  int running_ = 0;
+  mutable Mutex mu_;
+  CondVar cv_;
+  FinishFn on_finish_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::deque<std::string> queue_ GUARDED_BY(mu_);           // job ids, FIFO
+  std::map<std::string, Record> jobs_ GUARDED_BY(mu_);      // all known jobs by id
+  std::map<std::string, std::string> active_ GUARDED_BY(mu_);  // index -> job id
+  std::deque<std::string> finished_ GUARDED_BY(mu_);        // oldest first, bounded
+  int running_ GUARDED_BY(mu_) = 0;
   std::vector<std::thread> workers_;
 };
 

@@ -19,11 +19,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -35,6 +33,7 @@
 #include "frb/job_runner.h"
 #include "frb/json.h"
 #include "frb/status.h"
+#include "frb/thread_annotations.h"
 #include "frb/timezone.h"
 
 namespace frb {
@@ -112,25 +111,25 @@ class Scheduler {
     TimeZone tz;
     IndexSchedState st;
   };
-  int64_t CooldownEndMs(const Entry& e) const;
-  std::optional<int64_t> NextRunLocked(const Entry& e) const;
-  Status PersistLocked();
+  int64_t CooldownEndMs(const Entry& e) const REQUIRES(mu_);
+  std::optional<int64_t> NextRunLocked(const Entry& e) const REQUIRES(mu_);
+  Status PersistLocked() REQUIRES(mu_);
   int64_t NextFire(const Entry& e, int64_t after_unix) const;
 
   Env* env_;
   Clock* clock_;
   JobRunner* runner_;
-  mutable std::mutex mu_;
-  bool configured_ = false;
-  std::string state_path_;
-  std::string misfire_ = "run_once";
-  std::chrono::seconds cooldown_{0};
-  std::map<std::string, Entry> entries_;
-  Status persist_status_;
+  mutable Mutex mu_;
+  bool configured_ GUARDED_BY(mu_) = false;
+  std::string state_path_ GUARDED_BY(mu_);
+  std::string misfire_ GUARDED_BY(mu_) = "run_once";
+  std::chrono::seconds cooldown_ GUARDED_BY(mu_){0};
+  std::map<std::string, Entry> entries_ GUARDED_BY(mu_);
+  Status persist_status_ GUARDED_BY(mu_);
 
-  std::mutex loop_mu_;
-  std::condition_variable loop_cv_;
-  bool loop_stop_ = false;
+  Mutex loop_mu_;
+  CondVar loop_cv_;
+  bool loop_stop_ GUARDED_BY(loop_mu_) = false;
   std::thread loop_;
   std::atomic<int64_t> last_tick_ns_{0};
 };
