@@ -51,7 +51,7 @@ inline std::set<std::string> ContractMetrics() {
       "faiss_rebuild_validation_recall",
       "faiss_rebuild_next_run_timestamp_seconds",
       "faiss_rebuild_schedule_interval_seconds",
-      "faiss_rebuild_schedule_skipped_total",  // beyond the brief's list
+      "faiss_rebuild_schedule_skipped_total",  // added after the first metric set
       "faiss_rebuild_backups",
       "faiss_rebuild_backup_bytes",
       "faiss_rebuild_backup_verify_failures_total",
@@ -66,15 +66,15 @@ inline std::set<std::string> ContractMetrics() {
       "faiss_search_reloads_total",
       "faiss_search_index_version_info",
       "faiss_search_index_loaded_timestamp_seconds",
-      "faiss_search_degraded",              // beyond the brief's list
-      "faiss_search_config_reloads_total",  // beyond the brief's list
+      "faiss_search_degraded",              // added after the first metric set
+      "faiss_search_config_reloads_total",  // added after the first metric set
       // Always 1; labels version, faiss_version, kernels.
       "faiss_rebuild_build_info",
       "faiss_search_build_info",
   };
   for (const char* histogram :
        {"faiss_rebuild_build_duration_seconds", "faiss_search_request_duration_seconds",
-        "faiss_search_batch_size" /* beyond the brief's list */}) {
+        "faiss_search_batch_size" /* added after the first metric set */}) {
     for (const char* suffix : {"_bucket", "_sum", "_count"})
       names.insert(std::string(histogram) + suffix);
   }
