@@ -2,8 +2,6 @@
 // loader picks the AVX2 libfaiss on a CPU with AVX2 and the generic one when
 // AVX2 is masked (GLIBC_TUNABLES, as on an older CPU); both answer the same,
 // and --version, the start log line and /metrics say which one runs.
-#include <dlfcn.h>
-#include <faiss/utils/utils.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -29,20 +27,10 @@ constexpr int kDim = 32;
 constexpr int kQueries = 20;
 constexpr int kK = 10;
 
-// The file the FAISS code of this process was loaded from (the test binary
-// itself when linked with Debian's static libfaiss).
-std::string FaissObjectPath() {
-  Dl_info info{};
-  if (::dladdr(reinterpret_cast<void*>(&faiss::get_compile_options), &info) == 0 ||
-      info.dli_fname == nullptr)
-    return "";
-  return info.dli_fname;
-}
-
 // Skips unless the two kernels can both run here.
 #define SKIP_UNLESS_TWO_KERNELS()                                                          \
   do {                                                                                     \
-    if (FaissObjectPath().find("libfaiss.so") == std::string::npos)                        \
+    if (!test::SharedFaiss())                                                              \
       GTEST_SKIP() << "linked with Debian's static libfaiss (generic kernels only): "      \
                       "configure with -DFRB_FAISS_ROOT=$(bash .ci/build-faiss.sh), as "    \
                       "`bash run` does";                                                   \
@@ -52,8 +40,8 @@ std::string FaissObjectPath() {
 
 TEST(FaissKernelsTest, LoaderPicksAvx2AndGenericWhenMasked) {
   SKIP_UNLESS_TWO_KERNELS();
-  EXPECT_NE(FaissObjectPath().find("/glibc-hwcaps/x86-64-v3/libfaiss.so"), std::string::npos)
-      << FaissObjectPath();
+  EXPECT_NE(test::LoadedFaissPath().find("/glibc-hwcaps/x86-64-v3/libfaiss.so"), std::string::npos)
+      << test::LoadedFaissPath();
   EXPECT_EQ(FaissKernels(), "avx2");
   for (const char* path :
        {"cli/faiss-rebuild", "daemon/rebuildd/faiss-rebuildd", "daemon/searchd/faiss-searchd"}) {
