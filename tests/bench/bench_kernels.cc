@@ -8,8 +8,8 @@
 //
 // This process builds the index (train on the first --train-sample rows, add
 // all, write) once; each side then times k-means (train of a fresh index of
-// the same factory, all threads) and searches that one file, one query at a
-// time on one thread, best of --passes over --nq queries drawn from the same
+// the same factory) and searches that one file, one query at a time, all on
+// one thread (thread CPU time and wall), best of --passes over --nq queries drawn from the same
 // distribution. Labels of both sides are compared (same index, same queries:
 // they should agree but for float ties).
 //
@@ -18,7 +18,7 @@
 //                 [--passes 3] [--seed 1] [--dir /tmp/frb-bench-kernels]
 //   --large: 1M x 128, IVF4096,Flat, train sample 200000.
 //
-// Target: project ms per query / Debian ms per query <= 0.35. The generated
+// Target: project ms per query / Debian ms per query <= 0.35 (thread CPU time). The generated
 // data stays in --dir for the next run. Exit 0 means the measurement ran.
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
@@ -108,11 +108,13 @@ int Run(const Options& o) {
                           std::to_string(o.passes) + " " + Quote(labels_path);
   FILE* p = ::popen(cmd.c_str(), "r");
   char line[512] = {0};
-  double deb_train = 0, deb_ms = 0;
+  double deb_train = 0, deb_train_cpu = 0, deb_ms = 0, deb_cpu_ms = 0;
   char deb_compile[128] = {0};
   bool parsed = p != nullptr && std::fgets(line, sizeof(line), p) != nullptr &&
-                std::sscanf(line, "train_s=%lf search_ms=%lf compile=%127[^\n]", &deb_train,
-                            &deb_ms, deb_compile) == 3;
+                std::sscanf(line,
+                            "train_s=%lf train_cpu_s=%lf search_ms=%lf search_cpu_ms=%lf "
+                            "compile=%127[^\n]",
+                            &deb_train, &deb_train_cpu, &deb_ms, &deb_cpu_ms, deb_compile) == 5;
   int rc = p != nullptr ? ::pclose(p) : -1;
   if (!parsed || rc != 0) {
     std::fprintf(stderr, "%s failed (exit %d): %s\n", helper.c_str(), rc, line);
@@ -127,21 +129,28 @@ int Run(const Options& o) {
     std::fclose(f);
   }
 
-  const double ratio = mine.search_ms / deb_ms;
+  // The ratio of thread CPU time: on a shared machine wall time also counts
+  // the time the thread waited for a core; both are printed.
+  const double ratio = mine.search_cpu_ms / deb_cpu_ms;
   std::printf("bench_kernels: %lld x %d, %s, nprobe %d, k %d, %lld single queries x %d passes "
-              "(best), 1 search thread\n",
+              "(best), one thread\n",
               static_cast<long long>(o.n), o.d, o.factory.c_str(), o.nprobe, o.k,
               static_cast<long long>(o.nq), o.passes);
   std::printf("  %-34s %-22s %s\n", "", "project build", "Debian static");
   std::printf("  %-34s %-22s %s\n", "libfaiss compile options", mine.compile.c_str(), deb_compile);
   std::printf("  %-34s %-22s %s\n", "FAISS kernels (FaissKernels())", frb::FaissKernels().c_str(),
               "-");
-  std::printf("  %-34s %-22.4f %.4f\n", "search ms per query", mine.search_ms, deb_ms);
-  std::printf("  %-34s %-22.3f %.3f\n", "k-means train s (all threads)", mine.train_s, deb_train);
+  std::printf("  %-34s %-22.4f %.4f\n", "search ms per query (CPU)", mine.search_cpu_ms,
+              deb_cpu_ms);
+  std::printf("  %-34s %-22.4f %.4f\n", "search ms per query (wall)", mine.search_ms, deb_ms);
+  std::printf("  %-34s %-22.3f %.3f\n", "k-means train s (CPU)", mine.train_cpu_s, deb_train_cpu);
+  std::printf("  %-34s %-22.3f %.3f\n", "k-means train s (wall)", mine.train_s, deb_train);
   std::printf("  same labels: %.2f %% of %zu\n", 100.0 * same / mine.labels.size(),
               mine.labels.size());
-  std::printf("  search ratio project/Debian: %.3f (target <= 0.35: %s); k-means ratio %.3f\n",
-              ratio, ratio <= 0.35 ? "MET" : "MISSED", mine.train_s / deb_train);
+  std::printf("  search ratio project/Debian (CPU): %.3f (target <= 0.35: %s); wall %.3f; "
+              "k-means ratio (CPU) %.3f\n",
+              ratio, ratio <= 0.35 ? "MET" : "MISSED", mine.search_ms / deb_ms,
+              mine.train_cpu_s / deb_train_cpu);
   std::remove(labels_path.c_str());
   std::remove(index_path.c_str());
   return 0;

@@ -2,7 +2,7 @@
 // libfaiss alone (no frb_core, which would bring the project's build). Run by
 // bench_kernels, not by hand:
 //   bench_kernels_debian TRAIN.f32 NTRAIN D FACTORY INDEX QUERIES.f32 NQ K NPROBE PASSES LABELS.out
-// prints "train_s=S search_ms=MS compile=OPTIONS" and writes the labels.
+// prints "train_s=S train_cpu_s=S search_ms=MS search_cpu_ms=MS compile=OPTIONS" and writes the labels.
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -34,8 +34,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::fclose(f);
-    std::printf("train_s=%.4f search_ms=%.5f compile=%s\n", r.train_s, r.search_ms,
-                r.compile.c_str());
+    std::printf("train_s=%.4f train_cpu_s=%.4f search_ms=%.5f search_cpu_ms=%.5f compile=%s\n",
+                r.train_s, r.train_cpu_s, r.search_ms, r.search_cpu_ms, r.compile.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_kernels_debian: %s\n", e.what());
     return 1;
