@@ -1,6 +1,7 @@
 #include "frb/build_info.h"
 
 #include <faiss/Index.h>
+#include <faiss/utils/utils.h>
 
 #ifndef FRB_VERSION
 #define FRB_VERSION "unknown"
@@ -24,10 +25,14 @@ std::string FaissVersion() {
 }
 
 std::string FaissKernels() {
-  // Debian's libfaiss is built for the baseline ISA (no -mavx2 and no
-  // runtime dispatch in 1.7.3), so its distance kernels are the generic
-  // ones.
-  return "generic";
+  // Asked of the libfaiss actually loaded, not of the one linked: with the
+  // project's build the loader picks glibc-hwcaps/x86-64-v3/libfaiss.so
+  // (compiled with -mavx2) on a CPU with AVX2 and lib/libfaiss.so otherwise,
+  // and each reports the -m flags it was compiled with. Debian's static
+  // libfaiss is a baseline build: "GENERIC".
+  static const std::string kernels =
+      faiss::get_compile_options().find("AVX2") != std::string::npos ? "avx2" : "generic";
+  return kernels;
 }
 
 std::string VersionText(const std::string& program) {

@@ -83,6 +83,10 @@ std::vector<std::string> ExpectedFiles() {
       files.push_back("/usr/share/doc/faiss-rebuild/docs/runbooks/" +
                       e.path().filename().string());
   for (const auto& m : kManPages) files.push_back("/usr/share/man/" + m);
+  if (test::SharedFaiss()) {  // both libfaiss builds, private to the package
+    files.push_back("/usr/lib/faiss-rebuild/libfaiss.so");
+    files.push_back("/usr/lib/faiss-rebuild/glibc-hwcaps/x86-64-v3/libfaiss.so");
+  }
   return files;
 }
 
@@ -251,10 +255,31 @@ TEST(InstallDebPackageTest, CpackDebHasConffilesScriptsDependsAndTree) {
     std::string depends = field("Depends");
     EXPECT_FALSE(depends.empty());
     // Computed by dpkg-shlibdeps from the binaries, not only listed by hand
-    // (Debian's FAISS is a static library; its BLAS and LAPACK are shared).
+    // (FAISS's BLAS and LAPACK are shared libraries in every build).
     for (const char* lib : {"libblas", "liblapack", "libc6", "libzstd1", "libsystemd0", "libyaml-cpp",
                             "libssl3", "libcctz2"})
       EXPECT_NE(depends.find(lib), std::string::npos) << lib << " not in Depends: " << depends;
+    // The shared libfaiss the package carries runs OpenMP (libgomp1).
+    if (test::SharedFaiss()) {
+      EXPECT_NE(depends.find("libgomp1"), std::string::npos) << "Depends: " << depends;
+    }
+  }
+  if (test::SharedFaiss()) {
+    SCOPED_TRACE("extracted package: the programs find their own libfaiss");
+    const std::string root = tmp.Sub("x");
+    auto x = test::RunProcess({kDpkgDeb, "-x", deb, root});
+    ASSERT_EQ(x.exit_code, 0) << x.err;
+    const bool avx2 = __builtin_cpu_supports("avx2");
+    for (const auto& b : kBinaries) {
+      auto v = test::RunProcess({root + "/usr/bin/" + b, "--version"}, {}, 60);
+      EXPECT_EQ(v.exit_code, 0) << b << ": " << v.err;
+      EXPECT_NE(v.out.find(std::string("\nFAISS kernels: ") + (avx2 ? "avx2" : "generic")),
+                std::string::npos)
+          << b << ": " << v.out;
+      auto g = test::RunProcess({root + "/usr/bin/" + b, "--version"},
+                                {"GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2"}, 60);
+      EXPECT_NE(g.out.find("\nFAISS kernels: generic"), std::string::npos) << b << ": " << g.out;
+    }
   }
 
   auto list = test::RunProcess({kDpkgDeb, "-c", deb});

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <link.h>
 #include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
@@ -152,6 +153,21 @@ void WriteText(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   f << text;
   if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+std::string LoadedFaissPath() {
+  std::string found;
+  ::dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* out) {
+        std::string name = info->dlpi_name != nullptr ? info->dlpi_name : "";
+        if (name.size() >= 12 && name.compare(name.size() - 12, 12, "/libfaiss.so") == 0) {
+          *static_cast<std::string*>(out) = name;
+          return 1;
+        }
+        return 0;
+      },
+      &found);
+  return found;
 }
 
 std::string ReadText(const std::string& path) {

@@ -71,6 +71,13 @@ inline RebuildOptions Forced() {
   return o;
 }
 
+// The libfaiss.so this process loaded (the project's shared build, from
+// glibc-hwcaps/x86-64-v3/ for the AVX2 one); empty when the build links
+// Debian's static libfaiss.
+std::string LoadedFaissPath();
+// True when this build links the project's shared libfaiss (FRB_FAISS_ROOT).
+inline bool SharedFaiss() { return !LoadedFaissPath().empty(); }
+
 // Writes `text` to `path` (plain, for fixtures).
 void WriteText(const std::string& path, const std::string& text);
 std::string ReadText(const std::string& path);

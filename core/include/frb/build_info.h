@@ -11,8 +11,10 @@ namespace frb {
 std::string ProgramVersion();
 // The FAISS library this program is linked against: "1.7.3".
 std::string FaissVersion();
-// Which FAISS kernels the linked library runs: "generic" or "avx2". The one
-// place that knows; a FAISS build with other kernels changes only this.
+// Which FAISS kernels the libfaiss loaded in this process runs: "avx2" (the
+// glibc-hwcaps/x86-64-v3 build, picked by the loader on a CPU with AVX2) or
+// "generic" (baseline x86-64: that build masked or absent, or Debian's static
+// libfaiss). The one place that knows.
 std::string FaissKernels();
 // The --version text of `program`, three lines (no final newline):
 //   faiss-rebuild 0.1.0+9f2c1ab
