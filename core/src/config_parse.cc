@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "config_internal.h"
+#include "config_tune.h"
 #include "faiss_util.h"
 #include "frb/config.h"
 #include "frb/cron.h"
@@ -44,7 +45,7 @@ constexpr std::string_view kSchedulerKeys[] = {
     "lock_wait"};
 constexpr std::string_view kDefaultsKeys[] = {
     "timeout",       "threads",      "validation", "backups",
-    "keep_versions", "train_sample", "add_batch", "memory_admission"};
+    "keep_versions", "train_sample", "add_batch", "memory_admission", "tune"};
 // Keys that make sense only for one index; named in the error when they
 // appear under defaults.
 constexpr std::string_view kIndexOnlyKeys[] = {
@@ -54,7 +55,7 @@ constexpr std::string_view kIndexKeys[] = {
     "name",         "source",    "dimension",     "metric",     "factory",
     "train_sample", "add_batch", "search",        "schedule",   "timezone",
     "timeout",      "threads",   "keep_versions", "validation", "backups",
-    "scrub",        "lock_wait",    "memory_admission"};
+    "scrub",        "lock_wait",    "memory_admission", "tune"};
 constexpr std::string_view kSourceKeys[] = {"path", "format"};
 constexpr std::string_view kValidationKeys[] = {"k",
                                                 "queries",
@@ -228,6 +229,10 @@ class Parser {
       }
     }
     problems_->push_back({file_, loc.line, loc.column, std::move(clean)});
+  }
+
+  config_internal::ProblemFn AddFn() {
+    return [this](SourceLocation loc, const std::string& m) { Add(loc, m); };
   }
 
   std::optional<MapView> View(const YAML::Node& node, SourceLocation where,
@@ -590,6 +595,8 @@ void Parser::ParseCommon(const MapView& m, const std::string& prefix,
       ParseBackups(*b, prefix + "backups.", &ic->backups);
     }
   }
+  if (const Entry* e = m.Find("tune"); e && View(*e, prefix + "tune", config_internal::kTuneKeys))
+    config_internal::ParseTune(e->value, ValueLoc(*e), prefix + "tune", &ic->tune, AddFn());
 }
 
 void Parser::ParseValidation(const MapView& m, const std::string& prefix,
@@ -674,6 +681,11 @@ void Parser::ParseSearch(const Entry& e, IndexConfig* ic,
       if (r.name == p.name) rule = &r;
     }
     std::string path = "search." + p.name;
+    (*locs)[p.name] = Loc(p.key);
+    if (config_internal::IsAutoValue(p.value)) {
+      config_internal::SetAutoSearchParam(p.name, Loc(p.key), ic, AddFn());
+      continue;
+    }
     double value = 0;
     if (rule->integer) {
       int64_t n = 0;
@@ -683,7 +695,6 @@ void Parser::ParseSearch(const Entry& e, IndexConfig* ic,
       continue;
     }
     ic->search[p.name] = value;
-    (*locs)[p.name] = Loc(p.key);
   }
 }
 
@@ -812,7 +823,9 @@ void Parser::ParseIndex(const YAML::Node& node, size_t position,
   if (dimension_ok && metric_ok && factory_ok) {
     std::map<std::string, std::string> param_errors;
     std::string error = config_internal::CheckFactory(
-        ic.dimension, ic.metric, ic.factory, ic.search, &param_errors);
+        ic.dimension, ic.metric, ic.factory, config_internal::SearchParamsToCheck(ic),
+        &param_errors);
+    config_internal::CheckTune(ic, ic.location, AddFn());
     if (!error.empty()) {
       Add(ValueLoc(*m->Find("factory")),
           "factory: FAISS rejects '" + ic.factory + "' for dimension " +
