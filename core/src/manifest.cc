@@ -74,11 +74,11 @@ Json TuneReport::ToJson() const {
   j["use"] = use_lower_bound ? "lower_bound" : "estimate";
   j["k"] = k;
   j["max"] = max;
-  if (chosen) j["chosen"] = *chosen;
+  if (chosen) j["chosen"] = static_cast<int64_t>(*chosen);
   Json c = Json::MakeArray();
   for (const TunePoint& p : curve) {
     Json e = Json::MakeObject();
-    e[param] = p.value;
+    e[param] = static_cast<int64_t>(p.value);
     e["recall"] = p.recall;
     e["recall_ci_low"] = p.ci_low;
     e["recall_ci_high"] = p.ci_high;
@@ -195,7 +195,7 @@ Json Manifest::LiveSummary(const std::string& live_path, int64_t now_unix_ms) co
   if (const auto& t = validation.tune; t && t->chosen) {
     Json tuned = Json::MakeObject();
     tuned["param"] = t->param;
-    tuned["value"] = *t->chosen;
+    tuned["value"] = static_cast<int64_t>(*t->chosen);
     tuned["target_recall"] = t->target_recall;
     tuned["use"] = t->use_lower_bound ? "lower_bound" : "estimate";
     tuned["k"] = t->k;
@@ -241,7 +241,7 @@ Json Manifest::ToJson() const {
   j["build"] = std::move(build);
   j["validation"] = validation.ToJson();
   // The value searchd serves by default, where readers look first.
-  if (validation.tune && validation.tune->chosen) j[validation.tune->param] = *validation.tune->chosen;
+  if (validation.tune && validation.tune->chosen) j[validation.tune->param] = static_cast<int64_t>(*validation.tune->chosen);
   SealJson(j, "manifest_sha256");
   return j;
 }
