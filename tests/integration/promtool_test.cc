@@ -70,6 +70,9 @@ std::set<std::string> ContractMetrics() {
       "faiss_search_index_loaded_timestamp_seconds",
       "faiss_search_degraded",              // beyond the brief's list
       "faiss_search_config_reloads_total",  // beyond the brief's list
+      "faiss_rebuild_tuned_nprobe",         // search: { nprobe: auto }
+      "faiss_rebuild_tuned_efsearch",       // search: { efSearch: auto }
+      "faiss_search_default_param",         // nprobe/efSearch served by default
       // Always 1; labels version, faiss_version, kernels.
       "faiss_rebuild_build_info",
       "faiss_search_build_info",
@@ -88,7 +91,7 @@ std::set<std::string> ContractMetrics() {
 
 const std::set<std::string> kContractLabels = {"index", "stage",   "result", "version", "quantile",
                                                "path",  "code",    "le",     "job",     "instance",
-                                               "faiss_version", "kernels", "__name__"};
+                                               "faiss_version", "kernels", "param", "__name__"};
 
 bool HavePromtool() { return ::access(kPromtool, X_OK) == 0; }
 
@@ -501,7 +504,8 @@ TEST(PromtoolTest, OnlyContractMetricAndLabelNames) {
         "faiss_search_requests_total",
         "faiss_search_request_duration_seconds", "faiss_search_reloads_total",
         "faiss_search_index_version_info", "faiss_search_index_loaded_timestamp_seconds",
-        "faiss_search_degraded"}) {
+        "faiss_search_degraded", "faiss_rebuild_tuned_nprobe", "faiss_rebuild_tuned_efsearch",
+        "faiss_search_default_param"}) {
     bool found = false;
     for (const auto& u : used) found = found || u.rfind(family, 0) == 0;
     EXPECT_TRUE(found) << family << " is used by no dashboard or alert";
@@ -728,7 +732,8 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
 
   // Every dashboard expression runs; all but the ones that are empty on a
   // healthy, idle system (5xx ratio, reloads before any new version, time
-  // since the last verify before the first scrub) have data.
+  // since the last verify before the first scrub, tuned values of an index
+  // with a fixed nprobe) have data.
   const std::map<std::string, std::string> values = {
       {"__rate_interval", "1m"}, {"__interval", "1s"}, {"__range", "1h"},
       {"instance", "127.0.0.1:" + std::to_string(dport)}, {"index", "small"},
@@ -748,7 +753,8 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
       EXPECT_GE(n, 0) << file << ": " << expr << ": " << error;
       bool may_be_empty = raw.find("code=~\"5..\"") != std::string::npos ||
                           raw.find("faiss_search_reloads_total") != std::string::npos ||
-                          raw.find("faiss_rebuild_scrub_last_timestamp_seconds") != std::string::npos;
+                          raw.find("faiss_rebuild_scrub_last_timestamp_seconds") != std::string::npos ||
+                          raw.find("faiss_rebuild_tuned_") != std::string::npos;
       if (!may_be_empty) {
         EXPECT_GT(n, 0) << file << ": no data for " << expr;
       }
