@@ -47,6 +47,11 @@ int ReportOutcome(const GlobalOptions& g, const JobOutcome& out) {
       std::printf("published %s: %lld vectors, recall@%d %.4f (95%% CI %.4f-%.4f), p99 %.3f ms\n",
                   out.version_id.c_str(), static_cast<long long>(v.ntotal), v.k, v.recall,
                   v.recall_ci_low, v.recall_ci_high, v.p99_ms);
+      if (v.tune && v.tune->chosen)
+        std::printf("tuned %s %lld: the smallest value whose recall@%d meets %.4f (%s)\n",
+                    v.tune->param.c_str(), static_cast<long long>(*v.tune->chosen), v.tune->k,
+                    v.tune->target_recall,
+                    v.tune->use_lower_bound ? "95% CI lower bound" : "estimate");
     } else {
       std::printf("published %s\n", out.version_id.c_str());
     }
@@ -115,6 +120,16 @@ void PrintStatusText(const Json& all) {
                   static_cast<long long>(live->GetInt("ntotal")),
                   HumanBytes(static_cast<uint64_t>(live->GetInt("file_size"))).c_str(),
                   live->GetDouble("recall"));
+      if (const Json* t = live->Find("tuned"); t && t->is_object()) {
+        const Json* curve = t->Find("curve");
+        size_t rungs = curve && curve->is_array() ? curve->as_array().size() : 0;
+        std::printf("  tuned:     %s %lld (recall@%lld %.4f, 95%% CI low %.4f, target %.4f by %s; "
+                    "p50 %.3f ms; %zu value(s) tried)\n",
+                    t->GetString("param").c_str(), static_cast<long long>(t->GetDouble("value")),
+                    static_cast<long long>(t->GetInt("k")), t->GetDouble("recall"),
+                    t->GetDouble("recall_ci_low"), t->GetDouble("target_recall"),
+                    t->GetString("use").c_str(), t->GetDouble("p50_ms"), rungs);
+      }
     } else if (!j.GetString("live_error").empty()) {
       std::printf("  live:      UNREADABLE: %s\n", j.GetString("live_error").c_str());
     } else {

@@ -348,6 +348,21 @@ defaults:
     max_recall_drop_vs_live: 0.02
     # Seed for sampling queries, so reruns measure the same queries.
     seed: 42
+  # For an index whose search: sets nprobe or efSearch to auto: each build
+  # measures recall@k at nprobe 1, 2, 4, ... (efSearch 16, 32, 64, ...) and
+  # keeps the smallest value that meets target_recall; faiss-searchd serves
+  # each version with its own value.
+  tune:
+    # Recall@k the chosen value must reach (0..1]; if no value up to max
+    # does, the build fails validation and live stays as it is.
+    target_recall: 0.95
+    # Largest value tried (nprobe is also capped at the index's nlist).
+    max: 1024
+    # Recall is measured as recall@k; leave out to use validation.k.
+    k: 10
+    # lower_bound: the 95% confidence lower bound must reach the target;
+    # estimate: the measured recall must.
+    use: lower_bound
   # Retention and compression of backups.
   backups:
     # Newest backups always kept.
@@ -385,7 +400,8 @@ indexes:
     # Overrides defaults.train_sample for this index.
     train_sample: 100000
     # FAISS search parameters used by validation and faiss-searchd:
-    # nprobe, efSearch, k_factor, ht, max_codes, quantizer_efSearch.
+    # nprobe, efSearch, k_factor, ht, max_codes, quantizer_efSearch;
+    # nprobe or efSearch may be auto (see defaults.tune).
     search:
       nprobe: 16
     # Cron: 5 fields (or 6 with seconds) or @hourly/@daily/@weekly/
@@ -403,7 +419,9 @@ indexes:
     dimension: 768
     metric: IP
     factory: "HNSW32,Flat"
-    search: { efSearch: 64 }
+    # Tuned on every build: the smallest efSearch meeting tune.target_recall.
+    search: { efSearch: auto }
+    tune: { target_recall: 0.9, max: 512 }
     schedule: "@hourly"
     timeout: "1h"
     threads: 8

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "config_parser.h"
+#include "config_tune.h"
 #include "faiss_util.h"
 #include "frb/cron.h"
 #include "frb/source.h"
@@ -17,7 +18,7 @@ constexpr std::string_view kIndexKeys[] = {
     "name",         "source",    "dimension",     "metric",     "factory",
     "train_sample", "add_batch", "search",        "schedule",   "timezone",
     "timeout",      "threads",   "keep_versions", "validation", "backups",
-    "scrub",        "lock_wait",    "memory_admission"};
+    "scrub",        "lock_wait",    "memory_admission", "tune"};
 constexpr std::string_view kSourceKeys[] = {"path", "format"};
 
 // The FAISS ParameterSpace names the validator and searchd apply.
@@ -51,6 +52,11 @@ void ConfigParser::ParseSearch(const Entry& e, IndexConfig* ic,
       if (r.name == p.name) rule = &r;
     }
     std::string path = "search." + p.name;
+    (*locs)[p.name] = Loc(p.key);
+    if (IsAutoValue(p.value)) {
+      SetAutoSearchParam(p.name, Loc(p.key), ic, AddFn());
+      continue;
+    }
     double value = 0;
     if (rule->integer) {
       int64_t n = 0;
@@ -60,7 +66,6 @@ void ConfigParser::ParseSearch(const Entry& e, IndexConfig* ic,
       continue;
     }
     ic->search[p.name] = value;
-    (*locs)[p.name] = Loc(p.key);
   }
 }
 
@@ -204,7 +209,8 @@ void ConfigParser::CheckFactoryAndSearch(
     const std::map<std::string, SourceLocation>& search_locs) {
   std::map<std::string, std::string> param_errors;
   std::string error =
-      CheckFactory(ic.dimension, ic.metric, ic.factory, ic.search, &param_errors);
+      CheckFactory(ic.dimension, ic.metric, ic.factory, SearchParamsToCheck(ic), &param_errors);
+  CheckTune(ic, ic.location, AddFn());
   if (!error.empty()) {
     Add(ValueLoc(*m.Find("factory")), "factory: FAISS rejects '" + ic.factory +
                                           "' for dimension " + std::to_string(ic.dimension) +

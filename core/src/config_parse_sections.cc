@@ -23,7 +23,7 @@ constexpr std::string_view kSchedulerKeys[] = {
     "lock_wait"};
 constexpr std::string_view kDefaultsKeys[] = {
     "timeout",       "threads",      "validation", "backups",
-    "keep_versions", "train_sample", "add_batch", "memory_admission"};
+    "keep_versions", "train_sample", "add_batch", "memory_admission", "tune"};
 // Keys that make sense only for one index; named in the error when they
 // appear under defaults.
 constexpr std::string_view kIndexOnlyKeys[] = {
@@ -110,6 +110,9 @@ void ConfigParser::ParseCommon(const MapView& m, const std::string& prefix,
     if (auto b = View(*e, prefix + "backups", kBackupKeys)) {
       ParseBackups(*b, prefix + "backups.", &ic->backups);
     }
+  }
+  if (const Entry* e = m.Find("tune"); e && View(*e, prefix + "tune", kTuneKeys)) {
+    ParseTune(e->value, ValueLoc(*e), prefix + "tune", &ic->tune, AddFn());
   }
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config_internal.h"
+#include "config_tune.h"
 #include "frb/config.h"
 #include "frb/env.h"
 
@@ -84,6 +85,10 @@ class ConfigParser {
       }
     }
     problems_->push_back({file_, loc.line, loc.column, std::move(clean)});
+  }
+
+  ProblemFn AddFn() {
+    return [this](SourceLocation loc, const std::string& m) { Add(loc, m); };
   }
 
   std::optional<MapView> View(const YAML::Node& node, SourceLocation where,

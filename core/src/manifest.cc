@@ -67,6 +67,56 @@ int64_t NowUnixMillis() {
       .count();
 }
 
+Json TuneReport::ToJson() const {
+  Json j = Json::MakeObject();
+  j["param"] = param;
+  j["target_recall"] = target_recall;
+  j["use"] = use_lower_bound ? "lower_bound" : "estimate";
+  j["k"] = k;
+  j["max"] = max;
+  if (chosen) j["chosen"] = static_cast<int64_t>(*chosen);
+  Json c = Json::MakeArray();
+  for (const TunePoint& p : curve) {
+    Json e = Json::MakeObject();
+    e[param] = static_cast<int64_t>(p.value);
+    e["recall"] = p.recall;
+    e["recall_ci_low"] = p.ci_low;
+    e["recall_ci_high"] = p.ci_high;
+    e["p50_ms"] = p.p50_ms;
+    e["p99_ms"] = p.p99_ms;
+    c.Push(std::move(e));
+  }
+  j["curve"] = std::move(c);
+  j["seconds"] = seconds;
+  return j;
+}
+
+Result<TuneReport> TuneReport::FromJson(const Json& j) {
+  if (!j.is_object()) return Corruption("tune report is not an object");
+  TuneReport t;
+  t.param = j.GetString("param");
+  t.target_recall = j.GetDouble("target_recall");
+  t.use_lower_bound = j.GetString("use", "lower_bound") == "lower_bound";
+  t.k = static_cast<int>(j.GetInt("k"));
+  t.max = static_cast<int>(j.GetInt("max"));
+  if (const Json* c = j.Find("chosen"); c && c->is_number()) t.chosen = c->as_double();
+  if (const Json* c = j.Find("curve"); c && c->is_array()) {
+    for (const Json& e : c->as_array()) {
+      if (!e.is_object()) return Corruption("tune curve entry is not an object");
+      TunePoint p;
+      p.value = e.GetDouble(t.param);
+      p.recall = e.GetDouble("recall");
+      p.ci_low = e.GetDouble("recall_ci_low");
+      p.ci_high = e.GetDouble("recall_ci_high");
+      p.p50_ms = e.GetDouble("p50_ms");
+      p.p99_ms = e.GetDouble("p99_ms");
+      t.curve.push_back(p);
+    }
+  }
+  t.seconds = j.GetDouble("seconds");
+  return t;
+}
+
 Json ValidationReport::ToJson() const {
   Json j = Json::MakeObject();
   j["passed"] = passed;
@@ -92,6 +142,7 @@ Json ValidationReport::ToJson() const {
   PutOpt(j, "live_file_size", live_file_size);
   PutOpt(j, "size_change", size_change);
   PutOpt(j, "live_recall", live_recall);
+  if (tune) j["tune"] = tune->ToJson();
   j["seconds"] = seconds;
   return j;
 }
@@ -123,6 +174,10 @@ Result<ValidationReport> ValidationReport::FromJson(const Json& j) {
     r.live_file_size = static_cast<uint64_t>(j.GetInt("live_file_size"));
   if (j.Find("size_change")) r.size_change = j.GetDouble("size_change");
   if (j.Find("live_recall")) r.live_recall = j.GetDouble("live_recall");
+  if (const Json* t = j.Find("tune")) {
+    FRB_ASSIGN_OR_RETURN(TuneReport tr, TuneReport::FromJson(*t));
+    r.tune = std::move(tr);
+  }
   r.seconds = j.GetDouble("seconds");
   return r;
 }
@@ -136,6 +191,22 @@ Json Manifest::LiveSummary(const std::string& live_path, int64_t now_unix_ms) co
   j["file_size"] = file_size;
   j["recall"] = validation.recall;
   j["p99_ms"] = validation.p99_ms;
+  j["search_params"] = ParamsToJson(validation.search_params);
+  if (const auto& t = validation.tune; t && t->chosen) {
+    Json tuned = Json::MakeObject();
+    tuned["param"] = t->param;
+    tuned["value"] = static_cast<int64_t>(*t->chosen);
+    tuned["target_recall"] = t->target_recall;
+    tuned["use"] = t->use_lower_bound ? "lower_bound" : "estimate";
+    tuned["k"] = t->k;
+    if (!t->curve.empty()) {
+      tuned["recall"] = t->curve.back().recall;
+      tuned["recall_ci_low"] = t->curve.back().ci_low;
+      tuned["p50_ms"] = t->curve.back().p50_ms;
+    }
+    tuned["curve"] = t->ToJson()["curve"];
+    j["tuned"] = std::move(tuned);
+  }
   j["path"] = live_path;
   return j;
 }
@@ -169,6 +240,8 @@ Json Manifest::ToJson() const {
   build["stage_seconds"] = ParamsToJson(stage_seconds);
   j["build"] = std::move(build);
   j["validation"] = validation.ToJson();
+  // The value searchd serves by default, where readers look first.
+  if (validation.tune && validation.tune->chosen) j[validation.tune->param] = static_cast<int64_t>(*validation.tune->chosen);
   SealJson(j, "manifest_sha256");
   return j;
 }

@@ -72,6 +72,9 @@ Json JobOutcome::ToJson() const {
   if (!version_id.empty()) j["version"] = version_id;
   if (!parent_version.empty()) j["parent_version"] = parent_version;
   if (validation) j["validation"] = validation->ToJson();
+  // The tuned value, where scripts look for it (`rebuild --json`).
+  if (validation && validation->tune && validation->tune->chosen)
+    j[validation->tune->param] = static_cast<int64_t>(*validation->tune->chosen);
   if (!pruned_backups.empty()) {
     Json pruned = Json::MakeArray();
     for (const auto& v : pruned_backups) pruned.Push(v);

@@ -10,10 +10,10 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
-#include <unordered_set>
 
 #include "faiss_util.h"
 #include "frb/builder.h"
+#include "tuner.h"
 
 namespace frb {
 namespace {
@@ -104,24 +104,17 @@ Result<std::vector<int64_t>> ExactKnn(const IndexConfig& cfg, const VectorSource
   return best_i;
 }
 
-// Mean per-query recall@k of `index` against `truth`.
+// Mean per-query recall@k of `index` against `truth` (rows of truth_stride).
 Result<double> MeasureRecall(faiss::Index& index, const std::vector<float>& q, int nq,
-                             int k, const std::vector<int64_t>& truth) {
+                             int k, const std::vector<int64_t>& truth, int truth_stride) {
   std::vector<float> dist(static_cast<size_t>(nq) * k);
   std::vector<faiss::Index::idx_t> ids(static_cast<size_t>(nq) * k);
   FRB_RETURN_IF_ERROR(CallFaiss("search", [&] {
     index.search(nq, q.data(), k, dist.data(), ids.data());
   }));
-  double sum = 0;
-  for (int qi = 0; qi < nq; ++qi) {
-    std::unordered_set<int64_t> want(truth.begin() + qi * k, truth.begin() + (qi + 1) * k);
-    want.erase(-1);
-    if (want.empty()) continue;
-    int hits = 0;
-    for (int j = 0; j < k; ++j) hits += want.count(ids[static_cast<size_t>(qi) * k + j]) ? 1 : 0;
-    sum += static_cast<double>(hits) / static_cast<double>(want.size());
-  }
-  return nq > 0 ? sum / nq : 0.0;
+  static_assert(sizeof(faiss::Index::idx_t) == sizeof(int64_t));
+  return RecallAtK(reinterpret_cast<const int64_t*>(ids.data()), nq, k, truth.data(),
+                   truth_stride);
 }
 
 Status ApplySearchParams(faiss::Index& index, const std::map<std::string, double>& params) {
@@ -135,6 +128,18 @@ Status ApplySearchParams(faiss::Index& index, const std::map<std::string, double
     }).WithContext("search parameter '" + name + "'"));
   }
   return Status::Ok();
+}
+
+// Names the recall the largest value tried reached, so the operator can
+// judge whether a larger max or a lower target is the fix.
+std::string TuneFailure(const TuneReport& t) {
+  const TunePoint& top = t.curve.back();
+  std::string v = std::to_string(static_cast<int64_t>(top.value));
+  return "tune: no " + t.param + " up to " + v +
+         Fmt(" reaches target_recall %.4f", t.target_recall) +
+         (t.use_lower_bound ? " (95% CI lower bound)" : " (estimate)") + "; the largest, " +
+         t.param + " " + v + Fmt(", reached recall@%.0f %.4f (95%% CI %.4f-%.4f)", t.k,
+                                top.recall, top.ci_low, top.ci_high);
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -205,13 +210,34 @@ Result<ValidationReport> Validator::Validate(const IndexConfig& cfg,
   if (!r.failures.empty()) return finish();
   FRB_RETURN_IF_ERROR(ApplySearchParams(*index, cfg.search));
 
-  // Recall@k against exact search.
+  // Recall@k against exact search. Tuning reuses the same exact neighbours
+  // (as many as the larger of the two k), so it costs searches, not another
+  // exact pass over the source.
   int nq = 0;
   FRB_ASSIGN_OR_RETURN(std::vector<float> q, LoadQueries(env_, cfg, source, &nq));
+  const bool tuning = !cfg.tune.param.empty();
   int k = static_cast<int>(std::min<int64_t>(vc.k, source.count()));
-  FRB_ASSIGN_OR_RETURN(auto truth, ExactKnn(cfg, source, q, nq, k, control));
-  FRB_ASSIGN_OR_RETURN(r.recall, MeasureRecall(*index, q, nq, k, truth));
+  int tune_k = static_cast<int>(
+      std::min<int64_t>(cfg.tune.k > 0 ? cfg.tune.k : vc.k, source.count()));
+  int truth_k = tuning ? std::max(k, tune_k) : k;
+  FRB_ASSIGN_OR_RETURN(auto truth, ExactKnn(cfg, source, q, nq, truth_k, control));
+  int lq = std::max(1, std::min(vc.latency_queries, nq));
+  const TunePoint* tuned = nullptr;  // the point the index is left at
+  if (tuning) {
+    FRB_ASSIGN_OR_RETURN(TuneReport t, SearchTuner(cfg.tune).Tune(*index, q.data(), nq, tune_k,
+                                                                  lq, truth, truth_k, control));
+    r.tune = std::move(t);
+    tuned = &r.tune->curve.back();
+    r.search_params[cfg.tune.param] = tuned->value;
+    if (!r.tune->chosen)
+      fail(TuneFailure(*r.tune));
+  }
   r.queries = nq;
+  if (tuned != nullptr && tune_k == k) {
+    r.recall = tuned->recall;
+  } else {
+    FRB_ASSIGN_OR_RETURN(r.recall, MeasureRecall(*index, q, nq, k, truth, truth_k));
+  }
   WilsonInterval(r.recall, nq, &r.recall_ci_low, &r.recall_ci_high);
   if (r.recall < vc.min_recall)
     fail(Fmt("recall: recall@%.0f %.4f (95%% CI %.4f-%.4f)", k, r.recall,
@@ -219,24 +245,30 @@ Result<ValidationReport> Validator::Validate(const IndexConfig& cfg,
          Fmt(" is below min_recall %.4f", vc.min_recall));
   control.SetProgress(0.8);
 
-  // Single-query latency at the configured search parameters.
+  // Single-query latency at the configured (or tuned) search parameters;
+  // tuning timed the chosen value already.
   FRB_RETURN_IF_ERROR(control.Check());
-  int lq = std::max(1, std::min(vc.latency_queries, nq));
-  std::vector<double> ms;
-  std::vector<float> dist(k);
-  std::vector<faiss::Index::idx_t> ids(k);
-  FRB_RETURN_IF_ERROR(CallFaiss("latency search", [&] {
-    for (int i = 0; i < std::min(lq, 10); ++i)  // warm caches first
-      index->search(1, q.data() + static_cast<size_t>(i) * cfg.dimension, k, dist.data(), ids.data());
-    for (int i = 0; i < lq; ++i) {
-      auto s = std::chrono::steady_clock::now();
-      index->search(1, q.data() + static_cast<size_t>(i) * cfg.dimension, k, dist.data(), ids.data());
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
-    }
-  }));
-  r.latency_queries = lq;
-  r.p50_ms = Percentile(ms, 0.50);
-  r.p99_ms = Percentile(ms, 0.99);
+  if (tuned != nullptr) {
+    r.latency_queries = lq;
+    r.p50_ms = tuned->p50_ms;
+    r.p99_ms = tuned->p99_ms;
+  } else {
+    std::vector<double> ms;
+    std::vector<float> dist(k);
+    std::vector<faiss::Index::idx_t> ids(k);
+    FRB_RETURN_IF_ERROR(CallFaiss("latency search", [&] {
+      for (int i = 0; i < std::min(lq, 10); ++i)  // warm caches first
+        index->search(1, q.data() + static_cast<size_t>(i) * cfg.dimension, k, dist.data(), ids.data());
+      for (int i = 0; i < lq; ++i) {
+        auto s = std::chrono::steady_clock::now();
+        index->search(1, q.data() + static_cast<size_t>(i) * cfg.dimension, k, dist.data(), ids.data());
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
+      }
+    }));
+    r.latency_queries = lq;
+    r.p50_ms = Percentile(ms, 0.50);
+    r.p99_ms = Percentile(ms, 0.99);
+  }
   if (r.p99_ms > vc.max_p99_ms)
     fail(Fmt("latency: p99 %.3f ms is over max_p99_ms %.3f", r.p99_ms, vc.max_p99_ms));
   control.SetProgress(0.85);
@@ -275,12 +307,12 @@ Result<ValidationReport> Validator::Validate(const IndexConfig& cfg,
                                                    std::to_string(live_index->d) + " and metric " +
                                                    live_metric + ", the candidate " +
                                                    std::to_string(cfg.dimension) + " and " + r.metric)
-                              : ApplySearchParams(*live_index, cfg.search);
+                              : ApplySearchParams(*live_index, r.search_params);
       if (!comparable.ok()) {
         fail("recall: cannot compare with the live version " + lm.version_id + ": " +
              comparable.message() + " (unset max_recall_drop_vs_live to replace it)");
       } else {
-        FRB_ASSIGN_OR_RETURN(double lr, MeasureRecall(*live_index, q, nq, k, truth));
+        FRB_ASSIGN_OR_RETURN(double lr, MeasureRecall(*live_index, q, nq, k, truth, truth_k));
         r.live_recall = lr;
         if (r.recall < lr - *vc.max_recall_drop_vs_live)
           fail(Fmt("recall: %.4f is worse than the live version's %.4f by more than %.4f",

@@ -108,7 +108,11 @@ DaemonMetrics::DaemonMetrics()
                               "Versions on disk known to be corrupt or modified after "
                               "publication (last verify, manifest, size and mtime checks).")),
       quarantined_(Gauge(*registry_, "faiss_rebuild_quarantined_versions",
-                         "Corrupt versions set aside in the index's quarantine directory.")) {
+                         "Corrupt versions set aside in the index's quarantine directory.")),
+      tuned_nprobe_(Gauge(*registry_, "faiss_rebuild_tuned_nprobe",
+                          "nprobe the live version was tuned to (search: nprobe: auto).")),
+      tuned_efsearch_(Gauge(*registry_, "faiss_rebuild_tuned_efsearch",
+                            "efSearch the live version was tuned to (search: efSearch: auto).")) {
   Gauge(*registry_, "faiss_rebuild_build_info",
         "Always 1; the labels name this program's version, its FAISS version and which "
         "FAISS kernels run.")
@@ -162,7 +166,8 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
   GaugeSet* sets[] = {&last_success_, &consecutive_failures_, &live_info_, &live_created_,
                       &vectors_,      &size_bytes_,          &recall_,    &next_run_,
                       &interval_,     &disk_free_,           &backups_,   &backup_bytes_,
-                      &scrub_last_,   &corrupt_versions_,    &quarantined_};
+                      &scrub_last_,   &corrupt_versions_,    &quarantined_,
+                      &tuned_nprobe_, &tuned_efsearch_};
   for (auto* s : sets) s->Begin();
   auto states = scheduler.AllStates();
   // A summary rather than a gauge family: promtool rejects a "quantile"
@@ -247,6 +252,8 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
     vectors_.Set(l, static_cast<double>(m->ntotal));
     size_bytes_.Set(l, static_cast<double>(m->file_size));
     recall_.Set(l, m->validation.recall);
+    if (const auto& t = m->validation.tune; t && t->chosen)
+      (t->param == "nprobe" ? tuned_nprobe_ : tuned_efsearch_).Set(l, *t->chosen);
     prometheus::ClientMetric cm;
     cm.label.push_back({"index", ic.name});
     cm.summary.sample_count = static_cast<uint64_t>(m->validation.latency_queries);

@@ -65,7 +65,7 @@ class DaemonMetrics {
   prometheus::Family<prometheus::Counter>& repairs_;
   GaugeSet last_success_, consecutive_failures_, live_info_, live_created_, vectors_,
       size_bytes_, recall_, next_run_, interval_, backups_, backup_bytes_, disk_free_,
-      scrub_last_, corrupt_versions_, quarantined_;
+      scrub_last_, corrupt_versions_, quarantined_, tuned_nprobe_, tuned_efsearch_;
   // Failed verifications already counted: "index/version/unix_ms".
   std::set<std::string> counted_verify_failures_;
   std::map<std::string, std::unique_ptr<Manifest>> manifests_;  // key: index/version

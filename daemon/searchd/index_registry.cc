@@ -187,6 +187,7 @@ void IndexRegistry::Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li,
     slot.current = li;
   }
   metrics_->SetLoaded(li->name, li->version, li->loaded_unix_ms / 1000.0);
+  metrics_->SetDefaultParams(li->name, li->nprobe, li->ef_search);
   metrics_->CountReload(li->name, result);
   spdlog::info("index {}: serving version {} ({} vectors, dim {}, params {}, loaded in {:.3f}s){}",
                li->name, li->version, li->ntotal, li->dim, ParamKindName(li->kind),

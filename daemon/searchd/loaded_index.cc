@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -48,6 +49,15 @@ Status WarmUp(const LoadedIndex& li, const SearchOverride& o) {
                         " outside [0, " + std::to_string(li.ntotal) + ")");
   }
   return Status::Ok();
+}
+
+// The largest per-request override: a tuned parameter may go up to the
+// configured tune.max (the range tuning itself explored), a fixed one to
+// `factor` times its value. Never below the served default.
+int64_t MaxOverride(const IndexConfig& cfg, const std::string& param, bool tuned,
+                    int served, int factor) {
+  if (tuned && cfg.tune.param == param) return std::max<int64_t>(cfg.tune.max, served);
+  return int64_t{factor} * served;
 }
 
 }  // namespace
@@ -92,9 +102,15 @@ Result<std::shared_ptr<const LoadedIndex>> LoadedIndex::Load(
   if ((idx->metric_type == faiss::METRIC_INNER_PRODUCT) != want_ip)
     return InvalidArgument(path + ": index metric differs from the configured " +
                            std::string(MetricName(cfg.metric)));
+  // The configured parameters, then the value tuned for this very version
+  // (manifest), so a swap changes both together.
+  std::map<std::string, double> params = cfg.search;
+  const std::optional<TuneReport>& tune = m.validation.tune;
+  const bool tuned = tune && tune->chosen;
+  if (tuned) params[tune->param] = *tune->chosen;
   try {
     faiss::ParameterSpace ps;
-    for (const auto& [key, value] : cfg.search) ps.set_index_parameter(idx, key, value);
+    for (const auto& [key, value] : params) ps.set_index_parameter(idx, key, value);
   } catch (const std::exception& e) {
     return InvalidArgument(path + ": cannot apply search parameters: " + e.what());
   }
@@ -109,13 +125,15 @@ Result<std::shared_ptr<const LoadedIndex>> LoadedIndex::Load(
   if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(idx)) {
     li->kind = ParamKind::kIVF;
     li->nprobe = static_cast<int>(ivf->nprobe);
-    li->max_nprobe = static_cast<int>(
-        std::min<int64_t>(ivf->nlist, int64_t{param_factor} * li->nprobe));
+    li->max_nprobe = static_cast<int>(std::min<int64_t>(
+        ivf->nlist, MaxOverride(cfg, "nprobe", tuned, li->nprobe, param_factor)));
   } else if (const faiss::IndexHNSW* h = FindHnsw(idx)) {
     li->kind = ParamKind::kLocked;  // see ParamKind: params are ignored
     li->ef_search = h->hnsw.efSearch;
-    li->max_ef_search = param_factor * li->ef_search;
+    li->max_ef_search = static_cast<int>(
+        MaxOverride(cfg, "efSearch", tuned, li->ef_search, param_factor));
   }
+  li->tuned = tuned;
 
   FRB_RETURN_IF_ERROR(WarmUp(*li, {}).WithContext(path));
   if (li->kind != ParamKind::kNone) {

@@ -43,9 +43,9 @@ class LoadedIndex {
 
   // Loads `version` of `cfg` from `store`: SHA-256 and size checked against
   // the manifest before FAISS parses a byte, then dimension, metric and
-  // ntotal against config and manifest, configured search parameters
-  // applied (before any reader can see the index, so no race), and a
-  // warm-up query run. Any failure is a Status naming the file.
+  // ntotal against config and manifest, configured search parameters and
+  // the version's tuned one (manifest) applied (before any reader can see
+  // the index, so no race), and a warm-up query run. Any failure is a Status naming the file.
   static Result<std::shared_ptr<const LoadedIndex>> Load(
       Env* env, const VersionStore& store, const IndexConfig& cfg,
       const std::string& version, int param_factor);
@@ -66,8 +66,11 @@ class LoadedIndex {
   double load_seconds = 0;
   ParamKind kind = ParamKind::kNone;
   // Served defaults and the largest accepted override (0 = not applicable).
+  // A version whose manifest carries a tuned nprobe/efSearch serves that
+  // value by default (`tuned`), and accepts overrides up to tune.max.
   int nprobe = 0, max_nprobe = 0;
   int ef_search = 0, max_ef_search = 0;
+  bool tuned = false;
 
  private:
   LoadedIndex() = default;

@@ -56,6 +56,11 @@ SearchMetrics::SearchMetrics()
                     .Help("1 while the index serves another version than its live one "
                           "(live failed verification or did not fit in memory).")
                     .Register(*registry_)),
+      default_param_(prometheus::BuildGauge()
+                         .Name("faiss_search_default_param")
+                         .Help("nprobe or efSearch the served version searches at when a "
+                               "request does not override it (its tuned value, if tuned).")
+                         .Register(*registry_)),
       config_reloads_(prometheus::BuildCounter()
                           .Name("faiss_search_config_reloads_total")
                           .Help("Configuration reloads (SIGHUP), by result.")
@@ -97,6 +102,7 @@ void SearchMetrics::RemoveIndex(const std::string& index) {
   // Family::Add returns the existing child, which Remove then drops.
   degraded_.Remove(&degraded_.Add({{"index", index}}));
   loaded_ts_.Remove(&loaded_ts_.Add({{"index", index}}));
+  SetDefaultParams(index, 0, 0);
 }
 
 void SearchMetrics::SetDegraded(const std::string& index, bool degraded) {
@@ -116,6 +122,16 @@ void SearchMetrics::SetLoaded(const std::string& index, const std::string& versi
   g.Set(1);
   version_gauge_[index] = &g;
   loaded_ts_.Add({{"index", index}}).Set(unix_seconds);
+}
+
+void SearchMetrics::SetDefaultParams(const std::string& index, int nprobe, int ef_search) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [param, value] : {std::pair<const char*, int>{"nprobe", nprobe},
+                                     std::pair<const char*, int>{"efSearch", ef_search}}) {
+    auto& g = default_param_.Add({{"index", index}, {"param", param}});
+    if (value > 0) g.Set(value);
+    else default_param_.Remove(&g);
+  }
 }
 
 void SearchMetrics::ClearLoaded(const std::string& index) {

@@ -42,6 +42,9 @@ class SearchMetrics {
   // A version became the served one at `unix_seconds`.
   void SetLoaded(const std::string& index, const std::string& version,
                  double unix_seconds);
+  // The served version searches at `nprobe` / `ef_search` by default (0 =
+  // not applicable: that series is dropped).
+  void SetDefaultParams(const std::string& index, int nprobe, int ef_search);
   // The index serves nothing (unready window of the "unready" policy).
   void ClearLoaded(const std::string& index);
   // Prometheus text exposition format 0.0.4.
@@ -56,6 +59,7 @@ class SearchMetrics {
   prometheus::Family<prometheus::Gauge>& version_info_;
   prometheus::Family<prometheus::Gauge>& loaded_ts_;
   prometheus::Family<prometheus::Gauge>& degraded_;
+  prometheus::Family<prometheus::Gauge>& default_param_;
   prometheus::Family<prometheus::Counter>& config_reloads_;
   std::mutex mu_;  // guards version_gauge_ (remove-then-add must be atomic)
   std::map<std::string, prometheus::Gauge*> version_gauge_;

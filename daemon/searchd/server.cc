@@ -146,6 +146,7 @@ void SearchServer::Routes() {
         if (li->max_nprobe > 0) e["max_nprobe"] = li->max_nprobe;
         if (li->ef_search > 0) e["efSearch"] = li->ef_search;
         if (li->max_ef_search > 0) e["max_efSearch"] = li->max_ef_search;
+        e["tuned"] = li->tuned;
       }
       list.Push(std::move(e));
     }

@@ -68,6 +68,9 @@ inline std::set<std::string> ContractMetrics() {
       "faiss_search_index_loaded_timestamp_seconds",
       "faiss_search_degraded",              // added after the first metric set
       "faiss_search_config_reloads_total",  // added after the first metric set
+      "faiss_rebuild_tuned_nprobe",         // search: { nprobe: auto }
+      "faiss_rebuild_tuned_efsearch",       // search: { efSearch: auto }
+      "faiss_search_default_param",         // nprobe/efSearch served by default
       // Always 1; labels version, faiss_version, kernels.
       "faiss_rebuild_build_info",
       "faiss_search_build_info",
@@ -86,7 +89,7 @@ inline std::set<std::string> ContractMetrics() {
 
 inline const std::set<std::string> kContractLabels = {"index", "stage",   "result", "version", "quantile",
                                                "path",  "code",    "le",     "job",     "instance",
-                                               "faiss_version", "kernels", "__name__"};
+                                               "faiss_version", "kernels", "param", "__name__"};
 
 inline bool HavePromtool() { return ::access(kPromtool, X_OK) == 0; }
 

@@ -64,6 +64,16 @@ struct SchedulerConfig {
   std::chrono::seconds lock_wait{10 * 60};
 };
 
+// `search: { nprobe: auto }` (or efSearch): each build measures recall@k at
+// a ladder of values and keeps the smallest that meets the target.
+struct TuneConfig {
+  std::string param;           // "" = no tuning; "nprobe" | "efSearch"
+  double target_recall = 0.95;
+  int max = 1024;              // largest value tried (nprobe also <= nlist)
+  int k = 0;                   // recall@k; 0 = validation.k
+  bool use_lower_bound = true; // compare the 95% Wilson lower bound, else the estimate
+};
+
 struct SourceLocation {
   int line = 0;    // 1-based; 0 when unknown
   int column = 0;  // 1-based
@@ -81,6 +91,7 @@ struct IndexConfig {
   // FAISS ParameterSpace settings applied for validation and search,
   // e.g. {"nprobe": 16} or {"efSearch": 64}.
   std::map<std::string, double> search;
+  TuneConfig tune;        // tune.param is the `auto` entry of search:
   std::string schedule;   // cron expression; empty = manual only
   std::string timezone;   // IANA zone; empty = scheduler.timezone
   std::chrono::seconds timeout{4 * 3600};

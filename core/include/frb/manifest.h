@@ -15,6 +15,32 @@
 
 namespace frb {
 
+// One rung of the tuning ladder.
+struct TunePoint {
+  double value = 0;     // of the tuned parameter
+  double recall = 0;    // recall@k
+  double ci_low = 0;    // 95% Wilson interval
+  double ci_high = 0;
+  double p50_ms = 0;    // single-query latency at this value
+  double p99_ms = 0;
+};
+
+// What tuning measured and chose (validation of an index whose search
+// parameter is auto).
+struct TuneReport {
+  std::string param;           // "nprobe" | "efSearch"
+  double target_recall = 0;
+  bool use_lower_bound = true; // compared the CI lower bound, else the estimate
+  int k = 0;
+  int max = 0;                 // configured bound (nprobe also <= nlist)
+  std::optional<double> chosen;  // unset: no value up to max met the target
+  std::vector<TunePoint> curve;  // ladder order, up to the chosen value
+  double seconds = 0;
+
+  Json ToJson() const;
+  static Result<TuneReport> FromJson(const Json& j);
+};
+
 struct ValidationReport {
   bool passed = false;
   std::vector<std::string> failures;  // one line per failed gate
@@ -45,6 +71,8 @@ struct ValidationReport {
   std::optional<uint64_t> live_file_size;
   std::optional<double> size_change;   // relative, signed
   std::optional<double> live_recall;   // when max_recall_drop_vs_live is set
+
+  std::optional<TuneReport> tune;  // when a search parameter is auto
 
   double seconds = 0;
 
@@ -89,7 +117,9 @@ struct Manifest {
   static Result<Manifest> Parse(std::string_view text, std::string_view origin);
   // The short form `status` shows for a live version (CLI and daemon API):
   // version, created, age_seconds (at `now_unix_ms`), ntotal, file_size,
-  // recall, p99_ms, path (= `live_path`).
+  // recall, p99_ms, search_params, path (= `live_path`), and for a tuned
+  // version `tuned` {param, value, target_recall, use, k, recall,
+  // recall_ci_low, p50_ms, curve}.
   Json LiveSummary(const std::string& live_path, int64_t now_unix_ms) const;
 };
 
