@@ -53,7 +53,7 @@ inline std::string Dict(int64_t count, int dim) {
          ", " + std::to_string(dim) + "), }\n";
 }
 
-Result<std::unique_ptr<VectorSource>> Open(const std::string& path, SourceFormat f,
+inline Result<std::unique_ptr<VectorSource>> Open(const std::string& path, SourceFormat f,
                                            int dim = 0) {
   return VectorSource::Open(Env::Default(), path, f, dim);
 }
