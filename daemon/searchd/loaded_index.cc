@@ -103,10 +103,11 @@ Result<std::shared_ptr<const LoadedIndex>> LoadedIndex::Load(
     return InvalidArgument(path + ": index metric differs from the configured " +
                            std::string(MetricName(cfg.metric)));
   // The configured parameters, then the value tuned for this very version
-  // (manifest), so a swap changes both together.
+  // (manifest), so a swap changes both together. Only while the config
+  // still says auto: a fixed value set since then is the operator's choice.
   std::map<std::string, double> params = cfg.search;
   const std::optional<TuneReport>& tune = m.validation.tune;
-  const bool tuned = tune && tune->chosen;
+  const bool tuned = tune && tune->chosen && cfg.tune.param == tune->param;
   if (tuned) params[tune->param] = *tune->chosen;
   try {
     faiss::ParameterSpace ps;

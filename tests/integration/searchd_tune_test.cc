@@ -174,5 +174,30 @@ TEST_F(SearchdTuneTest, ServesEachVersionAtItsOwnTunedNprobe) {
   EXPECT_EQ(srv.Wait(), 0) << srv.Log();
 }
 
+// Back to a fixed nprobe in the config: a version tuned earlier loads at the
+// configured value, not its tuned one.
+TEST_F(SearchdTuneTest, AFixedValueConfiguredAgainWinsOverTheTunedOne) {
+  auto [v1, n1] = Publish(0.5);
+  ASSERT_FALSE(v1.empty());
+  std::string text = test::ReadText(config_path_);
+  text.replace(text.find("search: { nprobe: auto }"), 24, "search: { nprobe: 3 }   ");
+  test::WriteText(config_path_, text);
+  test::ChildProcess srv({test::BinPath("daemon/searchd/faiss-searchd"), "--config", config_path_,
+                          "--listen", "127.0.0.1:0", "--port-file", dir_.Sub("port")},
+                         dir_.Sub("searchd.log"));
+  int port = 0;
+  for (int i = 0; i < 400 && port == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (Env::Default()->Exists(dir_.Sub("port"))) port = std::atoi(test::ReadText(dir_.Sub("port")).c_str());
+  }
+  ASSERT_GT(port, 0) << srv.Log();
+  MiniHttpClient c(port);
+  ASSERT_TRUE(WaitVersion(c, v1)) << srv.Log();
+  Json e = Listed(c);
+  EXPECT_EQ(e.GetInt("nprobe"), 3);
+  EXPECT_FALSE(e.GetBool("tuned"));
+  ExpectServedAt(c, v1, 3);
+}
+
 }  // namespace
 }  // namespace frb
