@@ -12,7 +12,7 @@
 #include <memory>
 #include <thread>
 
-#include "../../daemon/searchd/mini_http_client.h"
+#include "mini_http_client.h"
 #include "daemon_process.h"
 #include "frb/config.h"
 #include "frb/json.h"
