@@ -159,7 +159,9 @@ struct PyServer {
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
+  if (v.empty()) return 0;
+  const size_t h = v.size() / 2;
+  return v.size() % 2 == 1 ? v[h] : (v[h - 1] + v[h]) / 2;  // even: mean of the middle two
 }
 
 double MedianOf(const std::vector<Figures>& v, double Figures::*m) {
