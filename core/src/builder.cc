@@ -6,6 +6,7 @@
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
+#include <faiss/invlists/InvertedLists.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -143,15 +144,56 @@ Result<BuildResult> Builder::Build(const IndexConfig& cfg,
   const int64_t batch = std::max<int64_t>(
       1, std::min<int64_t>(cfg.add_batch, std::max<int64_t>(4096, count / 50)));
   std::vector<float> buf(static_cast<size_t>(std::min(batch, count)) * d);
-  for (int64_t begin = 0; begin < count; begin += batch) {
-    FRB_RETURN_IF_ERROR(control.Check());
-    int64_t n = std::min(batch, count - begin);
-    FRB_RETURN_IF_ERROR(source.Read(begin, n, buf.data()));
-    source.Release(begin, n);
-    FRB_RETURN_IF_ERROR(CallFaiss("add", [&] {
-      index->add(static_cast<faiss::Index::idx_t>(n), buf.data());
-    }, &control));
-    control.SetWork(static_cast<double>(begin + n), static_cast<double>(count), "vectors");
+  auto* ivf = dynamic_cast<faiss::IndexIVF*>(index.get());
+  auto* lists = ivf != nullptr ? dynamic_cast<faiss::ArrayInvertedLists*>(ivf->invlists) : nullptr;
+  if (lists != nullptr && ivf->ntotal == 0) {
+    // Inverted lists grown by appends end up with up to twice the capacity
+    // they need (std::vector doubling), and each growth copies the list:
+    // peak RSS near 2x the index. So: assign every vector first, size each
+    // list exactly, then add with those assignments (FAISS's add does the
+    // same two steps per batch; the source is read twice, assigned once).
+    std::vector<faiss::Index::idx_t> assign(static_cast<size_t>(count));
+    for (int64_t begin = 0; begin < count; begin += batch) {
+      FRB_RETURN_IF_ERROR(control.Check());
+      const int64_t n = std::min(batch, count - begin);
+      FRB_RETURN_IF_ERROR(source.Read(begin, n, buf.data()));
+      source.Release(begin, n);
+      FRB_RETURN_IF_ERROR(CallFaiss("assign", [&] {
+        ivf->quantizer->assign(static_cast<faiss::Index::idx_t>(n), buf.data(),
+                               assign.data() + begin);
+      }, &control));
+      control.SetWork(static_cast<double>(begin + n), static_cast<double>(count), "vectors");
+    }
+    std::vector<size_t> sizes(ivf->nlist, 0);
+    for (faiss::Index::idx_t a : assign)
+      if (a >= 0 && static_cast<size_t>(a) < sizes.size()) ++sizes[a];
+    FRB_RETURN_IF_ERROR(CallFaiss("reserve inverted lists", [&] {
+      for (size_t l = 0; l < sizes.size(); ++l) {
+        lists->codes[l].reserve(sizes[l] * lists->code_size);
+        lists->ids[l].reserve(sizes[l]);
+      }
+    }));
+    for (int64_t begin = 0; begin < count; begin += batch) {
+      FRB_RETURN_IF_ERROR(control.Check());
+      const int64_t n = std::min(batch, count - begin);
+      FRB_RETURN_IF_ERROR(source.Read(begin, n, buf.data()));
+      source.Release(begin, n);
+      FRB_RETURN_IF_ERROR(CallFaiss("add", [&] {
+        ivf->add_core(static_cast<faiss::Index::idx_t>(n), buf.data(), nullptr,
+                      assign.data() + begin);
+      }, &control));
+    }
+  } else {
+    for (int64_t begin = 0; begin < count; begin += batch) {
+      FRB_RETURN_IF_ERROR(control.Check());
+      int64_t n = std::min(batch, count - begin);
+      FRB_RETURN_IF_ERROR(source.Read(begin, n, buf.data()));
+      source.Release(begin, n);
+      FRB_RETURN_IF_ERROR(CallFaiss("add", [&] {
+        index->add(static_cast<faiss::Index::idx_t>(n), buf.data());
+      }, &control));
+      control.SetWork(static_cast<double>(begin + n), static_cast<double>(count), "vectors");
+    }
   }
   std::vector<float>().swap(buf);
   result.ntotal = index->ntotal;

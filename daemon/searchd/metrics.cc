@@ -22,6 +22,16 @@ prometheus::Histogram::BucketBoundaries BatchBuckets() {
   return {1, 2, 4, 8, 16, 32, 64, 128, 256};
 }
 
+// The status codes the search API answers with; others are counted through
+// the family (slower, but they do not occur on the hot path).
+constexpr std::array<int, 8> kCodes = {200, 400, 404, 408, 413, 429, 500, 503};
+
+int CodeSlot(int code) {
+  for (size_t i = 0; i < kCodes.size(); ++i)
+    if (kCodes[i] == code) return static_cast<int>(i);
+  return -1;
+}
+
 }  // namespace
 
 SearchMetrics::SearchMetrics()
@@ -76,16 +86,38 @@ SearchMetrics::SearchMetrics()
       .Set(1);
 }
 
+SearchMetrics::RequestSeries& SearchMetrics::SeriesOf(const std::string& index) {
+  {
+    std::shared_lock<std::shared_mutex> lock(series_mu_);
+    if (auto it = series_.find(index); it != series_.end()) return *it->second;
+  }
+  std::unique_lock<std::shared_mutex> lock(series_mu_);
+  auto& slot = series_[index];
+  if (!slot) {
+    auto s = std::make_unique<RequestSeries>();
+    s->duration = &duration_.Add({{"index", index}}, LatencyBuckets());
+    s->batch_size = &batch_size_.Add({{"index", index}}, BatchBuckets());
+    slot = std::move(s);
+  }
+  return *slot;
+}
+
 void SearchMetrics::ObserveRequest(const std::string& index, int code,
                                    double seconds) {
-  // Family::Add returns the existing child for known labels; its lookup is
-  // a hash under the family's own lock, cheap next to a search.
-  requests_.Add({{"index", index}, {"code", std::to_string(code)}}).Increment();
-  duration_.Add({{"index", index}}, LatencyBuckets()).Observe(seconds);
+  RequestSeries& s = SeriesOf(index);
+  const int slot = CodeSlot(code);
+  prometheus::Counter* c = slot >= 0 ? s.by_code[slot].load(std::memory_order_acquire) : nullptr;
+  if (c == nullptr) {
+    // Family::Add returns the same child to every thread that races here.
+    c = &requests_.Add({{"index", index}, {"code", std::to_string(code)}});
+    if (slot >= 0) s.by_code[slot].store(c, std::memory_order_release);
+  }
+  c->Increment();
+  s.duration->Observe(seconds);
 }
 
 void SearchMetrics::ObserveBatchSize(const std::string& index, int batch_size) {
-  batch_size_.Add({{"index", index}}, BatchBuckets()).Observe(batch_size);
+  SeriesOf(index).batch_size->Observe(batch_size);
 }
 
 void SearchMetrics::CountReload(const std::string& index, std::string_view result) {

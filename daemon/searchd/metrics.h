@@ -8,11 +8,15 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace frb::searchd {
 
@@ -63,6 +67,21 @@ class SearchMetrics {
   prometheus::Family<prometheus::Counter>& config_reloads_;
   std::mutex mu_;  // guards version_gauge_ (remove-then-add must be atomic)
   std::map<std::string, prometheus::Gauge*> version_gauge_;
+
+  // The per-request series of one index label, looked up once: Family::Add
+  // builds a label map, hashes it and copies the bucket list on every call.
+  // Counters and histograms are never removed, so the pointers stay valid.
+  struct RequestSeries {
+    // kCodes order; null until the code is first seen (no series at 0
+    // for codes that never occur).
+    std::array<std::atomic<prometheus::Counter*>, 8> by_code{};
+    prometheus::Histogram* duration = nullptr;
+    prometheus::Histogram* batch_size = nullptr;
+  };
+  // The series of `index`, created on first use.
+  RequestSeries& SeriesOf(const std::string& index);
+  mutable std::shared_mutex series_mu_;  // guards series_ (the map, not the series)
+  std::unordered_map<std::string, std::unique_ptr<RequestSeries>> series_;
 };
 
 }  // namespace frb::searchd

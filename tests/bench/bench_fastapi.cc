@@ -2,9 +2,10 @@
 // search (target: >= 10x the QPS at equal results).
 //
 //   bench_fastapi [--n 1000000] [--dim 128] [--nlist 4096] [--nprobe 16]
-//                 [--clients 2xcores] [--seconds 10] [--rounds 3] [--dir DIR]
+//                 [--clients 4,64] [--seconds 10] [--rounds 3] [--dir DIR]
 //                 [--workers 1,CORES] [--handler async|sync] [--check 2000]
-//                 [--python /usr/bin/python3] [--script tests/bench/fastapi_server.py]
+//                 [--python /usr/bin/python3] [--pythonpath DIR]
+//                 [--script tests/bench/fastapi_server.py]
 //
 // Uses the same benchmark index as bench_searchd (one --dir serves both),
 // then starts, on ephemeral ports of 127.0.0.1, two faiss-searchd (as
@@ -15,9 +16,14 @@
 // --check queries equally (same ids in the same order, distances within 1e-4
 // relative; single and batch requests). Then the same single-vector queries
 // are driven by the same client (C keep-alive connections, closed loop)
-// against each server in turn, alternating for --rounds rounds; QPS, p50,
-// p99 and the CPU per query of the server's whole process group plus the
-// client are reported, with medians and ratios. Each round also runs the
+// against each server in turn, alternating for --rounds rounds, once per
+// --clients count; QPS, p50, p99 and the CPU per query of the server's whole
+// process group plus the client are reported, with medians and ratios.
+// The server CPU per query of faiss-searchd (utime+stime of its process
+// group from /proc over the phase) is divided by the CPU per query of the
+// in-process searches: the cost of HTTP, JSON and threads over FAISS.
+// --pythonpath puts a directory first on the Python side's PYTHONPATH (e.g.
+// Python bindings of another FAISS build). Each round also runs the
 // same searches in-process (C threads, one query per call on 1 OpenMP
 // thread each): the FAISS cost of a query searched alone. A last phase
 // drives faiss-searchd again and compares every answer under load with the
@@ -53,13 +59,14 @@ struct Args {
   int dim = 128;
   int nlist = 4096;
   int nprobe = 16;
-  int clients = 0;
+  std::vector<int> clients;
   double seconds = 10;
   int rounds = 3;
   int check = 2000;
   std::vector<int> workers;
   std::string handler = "async";
   std::string python = "/usr/bin/python3";
+  std::string pythonpath;
   std::string script = std::string(FRB_SOURCE_DIR) + "/tests/bench/fastapi_server.py";
   std::string dir;
 };
@@ -152,7 +159,9 @@ struct PyServer {
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
+  if (v.empty()) return 0;
+  const size_t h = v.size() / 2;
+  return v.size() % 2 == 1 ? v[h] : (v[h - 1] + v[h]) / 2;  // even: mean of the middle two
 }
 
 double MedianOf(const std::vector<Figures>& v, double Figures::*m) {
@@ -166,19 +175,24 @@ double MedianOf(const std::vector<Figures>& v, double Figures::*m) {
 int main(int argc, char** argv) {
   Args a;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  a.clients = 2 * cores;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--n") a.n = std::atoll(v.c_str());
     else if (k == "--dim") a.dim = std::atoi(v.c_str());
     else if (k == "--nlist") a.nlist = std::atoi(v.c_str());
     else if (k == "--nprobe") a.nprobe = std::atoi(v.c_str());
-    else if (k == "--clients") a.clients = std::atoi(v.c_str());
+    else if (k == "--clients") {
+      std::stringstream ss(v);
+      std::string c;
+      while (std::getline(ss, c, ','))
+        if (std::atoi(c.c_str()) > 0) a.clients.push_back(std::atoi(c.c_str()));
+    }
     else if (k == "--seconds") a.seconds = std::atof(v.c_str());
     else if (k == "--rounds") a.rounds = std::max(1, std::atoi(v.c_str()));
     else if (k == "--check") a.check = std::max(0, std::atoi(v.c_str()));
     else if (k == "--handler") a.handler = v;
     else if (k == "--python") a.python = v;
+    else if (k == "--pythonpath") a.pythonpath = v;
     else if (k == "--script") a.script = v;
     else if (k == "--dir") a.dir = v;
     else if (k == "--workers") {
@@ -191,6 +205,16 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (a.clients.empty()) a.clients = {4, 64};
+  const int max_clients = *std::max_element(a.clients.begin(), a.clients.end());
+  std::string clients_text;
+  for (int c : a.clients) clients_text += (clients_text.empty() ? "" : ",") + std::to_string(c);
+  std::vector<std::string> py_env = {"OMP_NUM_THREADS=1"};
+  if (!a.pythonpath.empty()) {
+    const char* old = std::getenv("PYTHONPATH");
+    py_env.push_back("PYTHONPATH=" + a.pythonpath +
+                     (old != nullptr && *old != '\0' ? ":" + std::string(old) : ""));
+  }
   if (a.workers.empty()) {
     a.workers.push_back(1);
     if (cores > 1) a.workers.push_back(cores);
@@ -199,7 +223,8 @@ int main(int argc, char** argv) {
 
   // The Python side, or a clear skip.
   std::string out;
-  const std::string probe = "'" + a.python +
+  const std::string probe = (a.pythonpath.empty() ? "" : "PYTHONPATH='" + a.pythonpath + "' ") +
+                            "'" + a.python +
                             "' -c 'import fastapi, uvicorn, faiss, numpy; "
                             "print(faiss.__version__, fastapi.__version__, uvicorn.__version__)'"
                             " 2>&1";
@@ -217,11 +242,12 @@ int main(int argc, char** argv) {
   const std::string cxx_faiss = std::to_string(FAISS_VERSION_MAJOR) + "." +
                                 std::to_string(FAISS_VERSION_MINOR) + "." +
                                 std::to_string(FAISS_VERSION_PATCH);
-  std::printf("bench_fastapi: n=%lld dim=%d IVF%d,Flat nprobe=%d clients=%d %gs/phase, "
-              "%d rounds\n", static_cast<long long>(a.n), a.dim, a.nlist, a.nprobe, a.clients,
-              a.seconds, a.rounds);
-  std::printf("FAISS: C++ %s; Python faiss, fastapi, uvicorn: %s (%s)\n", cxx_faiss.c_str(),
-              out.c_str(), a.python.c_str());
+  std::printf("bench_fastapi: n=%lld dim=%d IVF%d,Flat nprobe=%d clients=%s %gs/phase, "
+              "%d rounds\n", static_cast<long long>(a.n), a.dim, a.nlist, a.nprobe,
+              clients_text.c_str(), a.seconds, a.rounds);
+  std::printf("FAISS: C++ %s; Python faiss, fastapi, uvicorn: %s (%s%s%s)\n", cxx_faiss.c_str(),
+              out.c_str(), a.python.c_str(), a.pythonpath.empty() ? "" : ", PYTHONPATH ",
+              a.pythonpath.c_str());
   if (out.rfind(cxx_faiss + " ", 0) != 0)
     std::printf("WARNING: the Python faiss version differs from the C++ one\n");
   std::printf("load average at start: %s\n", frb::bench::LoadAvg().c_str());
@@ -262,7 +288,7 @@ int main(int argc, char** argv) {
   // Two faiss-searchd: as shipped (concurrent single queries coalesced into
   // FAISS batches) and with --coalesce-max 1 (every query searched alone).
   // The HTTP pool holds one thread per open connection (see server.cc).
-  const int sd_threads = std::max(16, a.clients + 4);
+  const int sd_threads = std::max(16, max_clients + 4);
   std::vector<SdServer> sds(2);
   sds[0].label = "faiss-searchd";
   sds[1].label = "searchd, no coalescing";
@@ -281,7 +307,7 @@ int main(int argc, char** argv) {
     sd.port = frb::bench::WaitPort(env, sd.pid, port_file, 10);
     if (sd.port == 0 || !frb::bench::WaitReady(sd.port, sd.pid, 600))
       return fail("faiss-searchd did not become ready (see " + a.dir + "/" + tag + ".log)");
-    for (int t = 0; t < a.clients; ++t)
+    for (int t = 0; t < max_clients; ++t)
       sd.conns.push_back(std::make_unique<MiniHttpClient>(sd.port));
   }
 
@@ -296,7 +322,7 @@ int main(int argc, char** argv) {
         {a.python, a.script, "--index", store.LivePath(), "--name", "bench", "--nprobe",
          std::to_string(a.nprobe), "--workers", std::to_string(p.workers), "--handler",
          a.handler, "--listen", "127.0.0.1:0", "--port-file", port_file},
-        frb::JoinPath(a.dir, tag + ".log"), {"OMP_NUM_THREADS=1"});
+        frb::JoinPath(a.dir, tag + ".log"), py_env);
     all.push_back(p.pid);
     p.port = frb::bench::WaitPort(env, p.pid, port_file, 60);
     if (p.port == 0) return fail(tag + " did not start (see " + a.dir + "/" + tag + ".log)");
@@ -315,22 +341,29 @@ int main(int argc, char** argv) {
     if (static_cast<int>(seen.size()) < p.workers)
       return fail("uvicorn with " + std::to_string(p.workers) + " workers: only " +
                   std::to_string(seen.size()) + " answered");
-    // C connections spread evenly over the workers.
-    std::map<long, int> per;
-    const int cap = (a.clients + p.workers - 1) / p.workers;
-    for (int t = 0; t < a.clients; ++t) {
+    // The largest client count of connections, spread evenly over the
+    // workers and interleaved, so the first C of them (a phase with fewer
+    // clients) are spread evenly too.
+    std::map<long, std::vector<std::unique_ptr<MiniHttpClient>>> per;
+    const int cap = (max_clients + p.workers - 1) / p.workers;
+    int opened = 0;
+    for (int t = 0; t < max_clients; ++t) {
       for (int attempt = 0; attempt < 200; ++attempt) {
         auto c = std::make_unique<MiniHttpClient>(p.port);
         long w = WorkerPid(*c);
-        if (w > 0 && (per[w] < cap || attempt == 199)) {
-          ++per[w];
-          p.conns.push_back(std::move(c));
+        if (w > 0 && (static_cast<int>(per[w].size()) < cap || attempt == 199)) {
+          per[w].push_back(std::move(c));
+          ++opened;
           break;
         }
       }
     }
-    for (auto& [w, n] : per) p.spread += (p.spread.empty() ? "" : "/") + std::to_string(n);
-    if (static_cast<int>(p.conns.size()) != a.clients)
+    for (size_t i = 0; static_cast<int>(p.conns.size()) < opened; ++i)
+      for (auto& [w, list] : per)
+        if (i < list.size()) p.conns.push_back(std::move(list[i]));
+    for (auto& [w, list] : per)
+      p.spread += (p.spread.empty() ? "" : "/") + std::to_string(list.size());
+    if (static_cast<int>(p.conns.size()) != max_clients)
       return fail("cannot open connections to uvicorn");
   }
   std::printf("servers: faiss-searchd x2 (--threads %d, 1 OpenMP thread per FAISS call; "
@@ -397,52 +430,94 @@ int main(int argc, char** argv) {
   std::unique_ptr<faiss::Index> idx(faiss::read_index(store.LivePath().c_str()));
   faiss::ParameterSpace().set_index_parameter(idx.get(), "nprobe", a.nprobe);
 
-  // Throughput, alternating servers each round.
-  std::vector<Figures> in_rounds;
-  std::vector<double> coalesce_ratios;  // coalescing on / off QPS, per round
-  std::printf("%-6s %-24s %10s %10s %10s %12s %12s %8s\n", "round", "server", "QPS",
-              "p50 ms", "p99 ms", "CPU ms/query", "(server)", "errors");
+  // Throughput, alternating servers each round, for each client count.
   auto row = [](int r, const std::string& name, const Figures& f) {
     std::printf("%-6d %-24s %10.1f %10.3f %10.3f %12.3f %12.3f %8lld\n", r, name.c_str(),
                 f.qps, f.p50_ms, f.p99_ms, f.cpu_ms_per_query, f.server_cpu_ms_per_query,
                 static_cast<long long>(f.errors));
   };
   int64_t errors = 0;
-  for (int r = 1; r <= a.rounds; ++r) {
-    Figures in = frb::bench::Drive(a.clients, a.seconds, nq, 0, [&](int, int q) {
-      omp_set_num_threads(1);
-      float d[10];
-      faiss::Index::idx_t l[10];
-      idx->search(1, &xq[static_cast<size_t>(q) * a.dim], 10, d, l);
-      return l[0] >= 0;
-    });
-    row(r, "in-process faiss", in);
-    in_rounds.push_back(in);
-    for (SdServer& s : sds) {
-      Figures f = frb::bench::Drive(a.clients, a.seconds, nq, s.pid, [&](int t, int q) {
-        return s.conns[t]->Post(path, bodies[q]).status == 200;
-      });
-      row(r, s.label, f);
-      s.rounds.push_back(f);
-      errors += f.errors;
-    }
-    const Figures& sd = sds[0].rounds.back();
-    coalesce_ratios.push_back(sds[1].rounds.back().qps > 0
-                                  ? sd.qps / sds[1].rounds.back().qps : 0);
+  std::string summary;  // medians of every client count, printed at the end
+  auto say = [&summary](const char* fmt, auto... args) {
+    char buf[1024];
+    std::snprintf(buf, sizeof(buf), fmt, args...);
+    summary += buf;
+  };
+  for (const int clients : a.clients) {
+    std::vector<Figures> in_rounds;
+    std::vector<double> coalesce_ratios;  // coalescing on / off QPS, per round
+    for (SdServer& sd : sds) sd.rounds.clear();
     for (PyServer& p : py) {
-      Figures f = frb::bench::Drive(a.clients, a.seconds, nq, p.pid, [&](int t, int q) {
-        return p.conns[t]->Post(path, bodies[q]).status == 200;
+      p.rounds.clear();
+      p.ratios.clear();
+    }
+    std::printf("\n-- %d connections --\n%-6s %-24s %10s %10s %10s %12s %12s %8s\n", clients,
+                "round", "server", "QPS", "p50 ms", "p99 ms", "CPU ms/query", "(server)",
+                "errors");
+    for (int r = 1; r <= a.rounds; ++r) {
+      Figures in = frb::bench::Drive(clients, a.seconds, nq, 0, [&](int, int q) {
+        omp_set_num_threads(1);
+        float d[10];
+        faiss::Index::idx_t l[10];
+        idx->search(1, &xq[static_cast<size_t>(q) * a.dim], 10, d, l);
+        return l[0] >= 0;
       });
-      row(r, "fastapi " + std::to_string(p.workers) + " worker(s)", f);
-      p.rounds.push_back(f);
-      p.ratios.push_back(f.qps > 0 ? sd.qps / f.qps : 0);
-      errors += f.errors;
+      row(r, "in-process faiss", in);
+      in_rounds.push_back(in);
+      for (SdServer& s : sds) {
+        Figures f = frb::bench::Drive(clients, a.seconds, nq, s.pid, [&](int t, int q) {
+          return s.conns[t]->Post(path, bodies[q]).status == 200;
+        });
+        row(r, s.label, f);
+        s.rounds.push_back(f);
+        errors += f.errors;
+      }
+      const Figures& sd = sds[0].rounds.back();
+      coalesce_ratios.push_back(sds[1].rounds.back().qps > 0
+                                    ? sd.qps / sds[1].rounds.back().qps : 0);
+      for (PyServer& p : py) {
+        Figures f = frb::bench::Drive(clients, a.seconds, nq, p.pid, [&](int t, int q) {
+          return p.conns[t]->Post(path, bodies[q]).status == 200;
+        });
+        row(r, "fastapi " + std::to_string(p.workers) + " worker(s)", f);
+        p.rounds.push_back(f);
+        p.ratios.push_back(f.qps > 0 ? sd.qps / f.qps : 0);
+        errors += f.errors;
+      }
+    }
+    const double in_cpu = MedianOf(in_rounds, &Figures::cpu_ms_per_query);
+    say("\n== %d connections (medians of %d rounds) ==\n", clients, a.rounds);
+    say("in-process faiss, one query per call: %.1f QPS, p50 %.3f ms, CPU %.3f ms/query\n",
+        MedianOf(in_rounds, &Figures::qps), MedianOf(in_rounds, &Figures::p50_ms), in_cpu);
+    for (const SdServer& sd : sds) {
+      const double server_cpu = MedianOf(sd.rounds, &Figures::server_cpu_ms_per_query);
+      say("%s: %.1f QPS, p50 %.3f ms, p99 %.3f ms, CPU %.3f ms/query (server alone %.3f)\n",
+          sd.label.c_str(), MedianOf(sd.rounds, &Figures::qps),
+          MedianOf(sd.rounds, &Figures::p50_ms), MedianOf(sd.rounds, &Figures::p99_ms),
+          MedianOf(sd.rounds, &Figures::cpu_ms_per_query), server_cpu);
+      say("  server CPU per query / in-process FAISS CPU per query: %.3f (%s; target <= "
+          "1.15)\n", in_cpu > 0 ? server_cpu / in_cpu : 0, sd.label.c_str());
+    }
+    say("ratio coalescing on / off QPS: %.2fx\n", Median(coalesce_ratios));
+    const double sd_cpu = MedianOf(sds[0].rounds, &Figures::cpu_ms_per_query);
+    for (const PyServer& p : py) {
+      const double cpu = MedianOf(p.rounds, &Figures::cpu_ms_per_query);
+      say("fastapi %d worker(s): %.1f QPS, p50 %.3f ms, p99 %.3f ms, CPU %.3f ms/query "
+          "(server alone %.3f)\n", p.workers, MedianOf(p.rounds, &Figures::qps),
+          MedianOf(p.rounds, &Figures::p50_ms), MedianOf(p.rounds, &Figures::p99_ms), cpu,
+          MedianOf(p.rounds, &Figures::server_cpu_ms_per_query));
+      std::vector<double> r = p.ratios;
+      std::sort(r.begin(), r.end());
+      say("  ratio faiss-searchd / fastapi %d worker(s) QPS: %.1fx (min %.1f, max %.1f; "
+          "target >= 10); CPU-efficiency ratio (fastapi CPU / searchd CPU per query, client "
+          "included) %.1fx\n",
+          p.workers, Median(p.ratios), r.front(), r.back(), sd_cpu > 0 ? cpu / sd_cpu : 0);
     }
   }
   // Coalesced answers equal the one-at-a-time ones? Same load, every answer
   // parsed and its ids compared (a separate phase: the parsing costs client CPU).
   std::atomic<int64_t> checked{0}, unequal{0};
-  Figures chk = frb::bench::Drive(a.clients, a.seconds, nq, sds[0].pid, [&](int t, int q) {
+  Figures chk = frb::bench::Drive(max_clients, a.seconds, nq, sds[0].pid, [&](int t, int q) {
     auto r = sds[0].conns[t]->Post(path, bodies[q]);
     std::vector<Result1> x;
     if (r.status != 200 || !ParseResults(r.body, &x) || x.size() != 1) return false;
@@ -471,32 +546,7 @@ int main(int argc, char** argv) {
   }
   const std::string load_end = frb::bench::LoadAvg();
   for (pid_t p : all) frb::bench::StopGroup(p);
-
-  std::printf("median in-process faiss, one query per call: %.1f QPS, p50 %.3f ms, CPU "
-              "%.3f ms/query\n", MedianOf(in_rounds, &Figures::qps),
-              MedianOf(in_rounds, &Figures::p50_ms),
-              MedianOf(in_rounds, &Figures::cpu_ms_per_query));
-  for (const SdServer& s : sds)
-    std::printf("median %s: %.1f QPS, p50 %.3f ms, p99 %.3f ms, CPU %.3f ms/query (server "
-                "alone %.3f)\n", s.label.c_str(), MedianOf(s.rounds, &Figures::qps),
-                MedianOf(s.rounds, &Figures::p50_ms), MedianOf(s.rounds, &Figures::p99_ms),
-                MedianOf(s.rounds, &Figures::cpu_ms_per_query),
-                MedianOf(s.rounds, &Figures::server_cpu_ms_per_query));
-  std::printf("ratio coalescing on / off QPS: median %.2fx\n", Median(coalesce_ratios));
-  const double sd_cpu = MedianOf(sds[0].rounds, &Figures::cpu_ms_per_query);
-  for (const PyServer& p : py) {
-    const double cpu = MedianOf(p.rounds, &Figures::cpu_ms_per_query);
-    std::printf("median fastapi %d worker(s): %.1f QPS, p50 %.3f ms, p99 %.3f ms, CPU %.3f "
-                "ms/query (server alone %.3f)\n", p.workers, MedianOf(p.rounds, &Figures::qps),
-                MedianOf(p.rounds, &Figures::p50_ms), MedianOf(p.rounds, &Figures::p99_ms),
-                cpu, MedianOf(p.rounds, &Figures::server_cpu_ms_per_query));
-    std::vector<double> r = p.ratios;
-    std::sort(r.begin(), r.end());
-    std::printf("ratio faiss-searchd / fastapi %d worker(s) QPS: median %.1fx (min %.1f, max "
-                "%.1f; target >= 10); CPU-efficiency ratio (fastapi CPU / searchd CPU per "
-                "query, client included) %.1fx\n",
-                p.workers, Median(p.ratios), r.front(), r.back(), sd_cpu > 0 ? cpu / sd_cpu : 0);
-  }
+  std::printf("%s", summary.c_str());
   std::printf("load average at end: %s\n", load_end.c_str());
   if (own_dir) env->RemoveAll(a.dir).ok();
   return errors == 0 ? 0 : 1;

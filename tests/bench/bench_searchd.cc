@@ -208,6 +208,9 @@ int main(int argc, char** argv) {
     // then hits both phases alike).
     std::vector<Sample> steady1, steady2;
     Figures s1 = frb::bench::Drive(sat_clients, a.steady_seconds / 2, nq, pid, load, &steady1);
+    // One copy loaded and every thread warmed up: the reference for the RSS
+    // after the swaps.
+    const double one_copy_mib = frb::bench::GroupStatusMiB(pid, "VmRSS");
 
     struct Swap {
       double flip_s = 0, served_s = 0;
@@ -243,6 +246,9 @@ int main(int argc, char** argv) {
     const double hwm_mib = frb::bench::GroupStatusMiB(pid, "VmHWM");
     const double rss_mib = frb::bench::GroupStatusMiB(pid, "VmRSS");
     Figures s2 = frb::bench::Drive(sat_clients, a.steady_seconds / 2, nq, pid, load, &steady2);
+    // The last swap's old version is freed once its queries end (right after
+    // the swap): read again after the second steady phase.
+    const double settled_mib = frb::bench::GroupStatusMiB(pid, "VmRSS");
     if (a.swaps % 2 == 1)  // leave the original live
       frb::ReplaceSymlink(env, "versions/" + version, frb::JoinPath(store.IndexDir(), "live"))
           .ok();
@@ -315,6 +321,9 @@ int main(int argc, char** argv) {
                 "after the swaps %.0f MiB\n",
                 sw.p99_ms / st.p99_ms, sw_worst / st_worst, sw_worst / st.p99_ms,
                 static_cast<long long>(sw.errors + st.errors), hwm_mib, rss_mib);
+    std::printf("server RSS: one copy loaded %.0f MiB, after %zu swaps and the second steady "
+                "phase %.0f MiB = %.3fx (target <= 1.1)\n", one_copy_mib, swaps.size(),
+                settled_mib, one_copy_mib > 0 ? settled_mib / one_copy_mib : 0);
     std::printf("load average after the swaps: %s\n", frb::bench::LoadAvg().c_str());
     http_errors += sw.errors + st.errors;
   }
