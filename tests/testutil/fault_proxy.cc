@@ -39,6 +39,21 @@ std::string ErrorResponse(int status) {
          "\r\nConnection: close\r\n\r\n" + body;
 }
 
+std::string StripIfHeaders(const std::string& head) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < head.size()) {
+    size_t end = head.find("\r\n", pos);
+    end = end == std::string::npos ? head.size() : end + 2;
+    std::string line = head.substr(pos, end - pos);
+    std::string lower = line;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!lower.starts_with("if-match:") && !lower.starts_with("if-none-match:")) out += line;
+    pos = end;
+  }
+  return out;
+}
+
 }  // namespace
 
 FaultProxy::FaultProxy(int target_port) : target_port_(target_port) {
@@ -183,7 +198,7 @@ void FaultProxy::Serve(int client) {
           }
           std::string lower = this_head;
           for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          if (!injecting) forward.append(this_head);
+          if (!injecting) forward.append(strip_conditions_ ? StripIfHeaders(this_head) : this_head);
           else if (lower.find("100-continue") != std::string::npos)
             SendAll(client, "HTTP/1.1 100 Continue\r\n\r\n");
           body_left = ContentLength(this_head);

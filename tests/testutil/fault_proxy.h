@@ -32,6 +32,9 @@ class FaultProxy {
   // code) after reading their head and Content-Length body; they never
   // reach the server.
   void FailNext(int k, int status, int skip = 0);
+  // Removes If-Match / If-None-Match from forwarded requests: a store that
+  // ignores conditional requests.
+  void StripConditions(bool on) { strip_conditions_ = on; }
   // Counters since construction.
   int connections() const { return connections_.load(); }
   int cuts() const { return cuts_.load(); }
@@ -46,6 +49,7 @@ class FaultProxy {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> strip_conditions_{false};
   std::atomic<int> connections_{0}, cuts_{0}, injected_{0};
   std::atomic<uint64_t> up_{0};
   std::mutex mu_;

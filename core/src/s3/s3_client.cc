@@ -1,6 +1,8 @@
 // The S3 client's single-request operations; transfers of whole files and
 // large ranges are in s3_transfer.cc.
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <pugixml.hpp>
 
 #include "frb/s3.h"
@@ -22,6 +24,17 @@ std::string FirstEnv(std::initializer_list<const char*> names, const char* def) 
 }
 
 }  // namespace
+
+int64_t ParseRfc3339Utc(std::string_view text) {
+  std::string s(text);
+  std::tm tm{};
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return 0;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm));
+}
 
 S3Client::S3Client(S3Options options, Env* env) : opts_(std::move(options)), env_(env) {}
 S3Client::~S3Client() = default;
@@ -118,6 +131,7 @@ Result<std::vector<S3ObjectInfo>> S3Client::List(const std::string& bucket,
       o.key = c.child("Key").text().as_string();
       o.size = c.child("Size").text().as_ullong();
       o.etag = Unquote(c.child("ETag").text().as_string());
+      o.last_modified_unix = ParseRfc3339Utc(c.child("LastModified").text().as_string());
       out.push_back(std::move(o));
     }
     if (std::string(root.child("IsTruncated").text().as_string()) != "true") return out;
