@@ -136,6 +136,7 @@ int CmdRepoPull(const GlobalOptions& g, const std::string& name, const std::stri
     id = (*p)->live;
   }
   Status s = o->repo->Pull(name, id, dir);
+  if (s.code() == Code::kCorruption) return Fail(kExitCorrupt, s.ToString());
   if (!s.ok()) return Fail(s);
   if (g.json) {
     Json doc = Json::MakeObject();

@@ -112,7 +112,12 @@ TEST_F(RebuilddRepositoryTest, EveryPublishIsUploadedAndFailuresAreRetried) {
   proxy_->FailNext(1000000, 503);
   std::string v2 = Rebuild();
   ASSERT_NE(v2, v1);
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // Each failed sync has retried its request with backoff first.
+  for (auto end = Clock::now() + std::chrono::seconds(60); Clock::now() < end;) {
+    if (Metric(R"(faiss_rebuild_repository_lag_versions{index="small"})") == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   proxy_->FailNext(0, 503);
   EXPECT_GE(Metric(R"(faiss_rebuild_repository_upload_failures_total{index="small"})"), 1);
   EXPECT_EQ(Metric(R"(faiss_rebuild_repository_lag_versions{index="small"})"), 1);
@@ -135,6 +140,48 @@ TEST_F(RebuilddRepositoryTest, EveryPublishIsUploadedAndFailuresAreRetried) {
   EXPECT_EQ(*versions, (std::vector<std::string>{v2, v3}));
   std::string log = daemon_->Log();
   EXPECT_EQ(log.find(server_->credentials().secret_access_key), std::string::npos);
+}
+
+TEST_F(RebuilddRepositoryTest, RepoCommandsListVerifyAndPull) {
+  StartDaemon();
+  std::string v1 = Rebuild();
+  ASSERT_TRUE(WaitRepoLive(v1, 60)) << daemon_->Log();
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {test::BinPath("cli/faiss-rebuild"), "--config", config_});
+    return test::RunProcess(args, server_->ChildEnv(), 120);
+  };
+  auto ls = cli({"repo", "ls", "small"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.out << ls.err;
+  EXPECT_NE(ls.out.find(v1), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("live"), std::string::npos) << ls.out;
+  auto ok = cli({"repo", "verify", "small"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  std::string out = dir_.Sub("pulled");
+  auto pull = cli({"repo", "pull", "small", out});
+  ASSERT_EQ(pull.exit_code, 0) << pull.out << pull.err;
+  EXPECT_EQ(test::ReadText(out + "/index.faiss"),
+            test::ReadText(data_ + "/indexes/small/versions/" + v1 + "/index.faiss"));
+  // A bit flipped in the store: verify names the object and exits 7, pull
+  // refuses it.
+  auto v = *repo_->ReadVersion("small", v1);
+  std::string key = repo_->ObjectKey("small", v.files[0].sha256);
+  std::string body = client_->Get(server_->bucket(), key)->body;
+  body[body.size() / 3] ^= 0x10;
+  ASSERT_TRUE(client_->Put(server_->bucket(), key, body).ok());
+  auto bad = cli({"repo", "verify", "small", v1});
+  EXPECT_EQ(bad.exit_code, 7) << bad.out << bad.err;
+  EXPECT_NE(bad.out.find("CORRUPT s3://" + server_->bucket() + "/" + key), std::string::npos) << bad.out;
+  auto refused = cli({"repo", "pull", "small", v1, dir_.Sub("pulled2")});
+  EXPECT_EQ(refused.exit_code, 7) << refused.out << refused.err;
+  EXPECT_FALSE(Env::Default()->Exists(dir_.Sub("pulled2") + "/index.faiss"));
+  // No credentials: a clean error, no secret.
+  auto nocreds = test::RunProcess({test::BinPath("cli/faiss-rebuild"), "--config", config_, "repo",
+                                   "ls", "small"},
+                                  {"AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_ACCESS_KEY_ID=",
+                                   "AWS_SECRET_ACCESS_KEY="},
+                                  60);
+  EXPECT_NE(nocreds.exit_code, 0);
+  EXPECT_NE(nocreds.err.find("no AWS credentials"), std::string::npos) << nocreds.err;
 }
 
 }  // namespace
