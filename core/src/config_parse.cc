@@ -25,7 +25,7 @@ namespace {
 
 constexpr std::string_view kTopKeys[] = {
     "data_dir",  "backup_dir", "http",   "search_server",
-    "scheduler", "defaults",   "indexes", "scrub"};
+    "scheduler", "defaults",   "indexes", "scrub", "repository"};
 
 bool Contains(Keys keys, std::string_view key) {
   return std::find(keys.begin(), keys.end(), key) != keys.end();
@@ -320,6 +320,8 @@ void ConfigParser::Parse(std::string_view yaml, Config* cfg) {
   }
   ParseServers(*top, cfg);
   if (const Entry* e = top->Find("scheduler")) ParseScheduler(*e, &cfg->scheduler);
+  if (const Entry* e = top->Find("repository"))
+    ParseRepository(e->value, file_, &cfg->repository, problems_);
   IndexConfig defaults;
   if (const Entry* e = top->Find("scrub")) ParseScrub(*e, "scrub", &defaults.scrub);
   if (const Entry* e = top->Find("defaults")) ParseDefaults(*e, &defaults);
