@@ -14,6 +14,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +25,8 @@
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/host_port.h"
+#include "follow_metrics.h"
+#include "follower.h"
 #include "index_registry.h"
 #include "metrics.h"
 #include "reporter.h"
@@ -52,6 +57,39 @@ void NotifyReloading() {
       static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
   sd_notify(0, ("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) +
                 "\nSTATUS=reloading the configuration").c_str());
+}
+
+std::vector<std::string> IndexNames(const frb::Config& config) {
+  std::vector<std::string> names;
+  for (const auto& ic : config.indexes) names.push_back(ic.name);
+  return names;
+}
+
+// The follower's settings: flags over search_server.*, the store's
+// endpoint, region and addressing from repository:.
+frb::Result<frb::searchd::FollowOptions> FollowOptionsFrom(const frb::Config& config,
+                                                           const std::string& url,
+                                                           const std::string& cache_dir,
+                                                           const std::string& interval) {
+  frb::searchd::FollowOptions o;
+  FRB_ASSIGN_OR_RETURN(frb::S3Location loc, frb::ParseS3Url(url));
+  o.url = loc.ToUrl();
+  o.cache_dir = cache_dir.empty() ? config.search_cache_dir : cache_dir;
+  if (o.cache_dir.empty())
+    return frb::InvalidArgument(
+        "following " + o.url + " needs a cache directory: --cache-dir DIR or "
+        "search_server.cache_dir");
+  o.interval = config.search_follow_interval;
+  if (!interval.empty()) {
+    auto parsed = frb::searchd::ParseInterval(interval);
+    if (!parsed.ok()) return frb::InvalidArgument("--follow-interval: " + parsed.status().message());
+    o.interval = *parsed;
+  }
+  o.cache_versions = config.search_cache_versions;
+  o.s3.endpoint = config.repository.endpoint;
+  o.s3.region = config.repository.region;
+  o.s3.path_style = config.repository.path_style;
+  return o;
 }
 
 }  // namespace
@@ -104,6 +142,16 @@ int main(int argc, char** argv) {
   app.add_flag("--loader-idle", loader.idle,
                "load new versions in SCHED_IDLE (only on idle CPU time; may delay swaps "
                "for long under saturation)");
+  std::string follow, cache_dir, follow_interval;
+  app.add_option("--follow", follow,
+                 "serve what the object-storage repository s3://BUCKET/PREFIX publishes "
+                 "(default: search_server.follow) instead of data_dir");
+  app.add_option("--cache-dir", cache_dir,
+                 "where a follower keeps downloaded versions (default: "
+                 "search_server.cache_dir)");
+  app.add_option("--follow-interval", follow_interval,
+                 "how often a follower reads the repository pointer, e.g. 2s or 500ms "
+                 "(default: search_server.follow_interval, 2s)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   app.set_version_flag("--version", frb::VersionText("faiss-searchd"));
   CLI11_PARSE(app, argc, argv);
@@ -132,6 +180,22 @@ int main(int argc, char** argv) {
     return 2;
   }
   sopt.http = config->search_limits;
+
+  // Following a repository: the cache dir stands in for data_dir, so the
+  // registry and watcher load, verify and swap downloaded versions exactly
+  // like local ones.
+  if (follow.empty()) follow = config->search_follow;
+  std::optional<frb::searchd::FollowOptions> fopt;
+  if (!follow.empty()) {
+    auto f = FollowOptionsFrom(*config, follow, cache_dir, follow_interval);
+    if (!f.ok()) {
+      std::fprintf(stderr, "faiss-searchd: %s\n", f.status().message().c_str());
+      return 2;
+    }
+    fopt = std::move(f).value();
+    config->data_dir = fopt->cache_dir;
+    config->search_report_corruption = false;  // no local daemon repairs a cache
+  }
 
   // A handler, not sigwait with blocked signals: libraries (OpenBLAS) start
   // threads before main with the signals unblocked, and the kernel may
@@ -167,6 +231,22 @@ int main(int argc, char** argv) {
                                  const frb::Status&) { reporter.Report(index); };
   frb::searchd::IndexRegistry registry(env, *config, ropt, &metrics);
   frb::searchd::SearchServer server(&registry, &metrics, sopt);
+  frb::searchd::FollowMetrics follow_metrics(metrics.registry());
+  // Created before the watcher, which it wakes; opened (and its caches
+  // locked) before the first load reads them.
+  frb::searchd::LiveWatcher* watcher_ptr = nullptr;
+  std::unique_ptr<frb::searchd::Follower> follower;
+  if (fopt) {
+    follower = std::make_unique<frb::searchd::Follower>(
+        env, *fopt, &registry, &follow_metrics, [&watcher_ptr] {
+          if (watcher_ptr != nullptr) watcher_ptr->Wake();
+        });
+    frb::Status opened = follower->Open(IndexNames(*config));
+    if (!opened.ok()) {
+      std::fprintf(stderr, "faiss-searchd: %s\n", opened.ToString().c_str());
+      return 1;
+    }
+  }
   auto bound = server.Bind(*address);
   if (!bound.ok()) {
     std::fprintf(stderr, "faiss-searchd: %s\n", bound.status().ToString().c_str());
@@ -186,7 +266,9 @@ int main(int argc, char** argv) {
   // /readyz says 503 until every index is loaded.
   frb::searchd::LiveWatcher watcher(&registry, std::chrono::milliseconds(poll_ms),
                                      !no_inotify, loader);
+  watcher_ptr = &watcher;
   watcher.Start();
+  if (follower) follower->Start();
   // systemd (Type=notify): ready once the socket is bound (/readyz covers
   // index loading); WATCHDOG=1 at half of WatchdogSec while serving.
   sd_notify(0, "READY=1");
@@ -220,6 +302,12 @@ int main(int argc, char** argv) {
     if (next->search_listen != served_listen && !app.count("--listen"))
       spdlog::warn("reload: search_server.listen changed to {}; it takes a restart "
                    "(still listening on {})", next->search_listen, served_listen);
+    if (follower) {
+      next->data_dir = fopt->cache_dir;
+      next->search_report_corruption = false;
+      if (frb::Status st = follower->Reconfigure(IndexNames(*next)); !st.ok())
+        spdlog::error("reload: {}", st.ToString());
+    }
     reporter.SetTarget(frb::searchd::ReporterTargetFrom(*next));
     registry.Reconfigure(*next);
     watcher.Wake();
@@ -262,6 +350,12 @@ int main(int argc, char** argv) {
   reloader.join();
   stopping = true;
   watchdog.join();
+  if (follower && !follower->Stop(std::chrono::seconds(2))) {
+    // Pull cannot be interrupted; its partial files resume at the next start.
+    spdlog::info("stopping during a download; it resumes at the next start");
+    watcher.Stop();
+    std::_Exit(run.ok() ? 0 : 1);
+  }
   watcher.Stop();
   return run.ok() ? 0 : 1;
 }
