@@ -39,6 +39,21 @@ std::string ErrorResponse(int status) {
          "\r\nConnection: close\r\n\r\n" + body;
 }
 
+std::string StripIfHeaders(const std::string& head) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < head.size()) {
+    size_t end = head.find("\r\n", pos);
+    end = end == std::string::npos ? head.size() : end + 2;
+    std::string line = head.substr(pos, end - pos);
+    std::string lower = line;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!lower.starts_with("if-match:") && !lower.starts_with("if-none-match:")) out += line;
+    pos = end;
+  }
+  return out;
+}
+
 }  // namespace
 
 FaultProxy::FaultProxy(int target_port) : target_port_(target_port) {
@@ -72,9 +87,10 @@ void FaultProxy::CutAfter(uint64_t bytes, int connections, bool upstream) {
   cut_upstream_ = upstream;
 }
 
-void FaultProxy::FailNext(int k, int status) {
+void FaultProxy::FailNext(int k, int status, int skip) {
   std::lock_guard<std::mutex> lock(mu_);
   fail_k_ = k;
+  fail_skip_ = skip;
   fail_status_ = status;
 }
 
@@ -101,17 +117,6 @@ void FaultProxy::Serve(int client) {
     ::close(client);
     return;
   }
-  uint64_t cut_at = 0;
-  bool cut_up = true;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (cut_conns_ > 0) {
-      --cut_conns_;
-      cut_at = cut_bytes_;
-      cut_up = cut_upstream_;
-    }
-  }
-  bool cut_armed = cut_at > 0;
   // Requests are parsed on the client->server stream only to decide
   // whether to answer one with an injected error; keep-alive is honoured.
   std::string head;
@@ -134,7 +139,16 @@ void FaultProxy::Serve(int client) {
       }
       size_t g = static_cast<size_t>(got);
       bool up = i == 0;
-      if (cut_armed && up == cut_up && moved[up ? 0 : 1] + g >= cut_at) {
+      uint64_t cut_at = 0;
+      {
+        // A cut is spent by the first connections that reach the threshold.
+        std::lock_guard<std::mutex> lock(mu_);
+        if (cut_conns_ > 0 && up == cut_upstream_ && moved[up ? 0 : 1] + g >= cut_bytes_) {
+          --cut_conns_;
+          cut_at = std::max<uint64_t>(cut_bytes_, moved[up ? 0 : 1]);
+        }
+      }
+      if (cut_at > 0) {
         size_t part = static_cast<size_t>(cut_at - moved[up ? 0 : 1]);
         SendAll(up ? server : client, std::string_view(buf, part));
         ++cuts_;
@@ -174,12 +188,17 @@ void FaultProxy::Serve(int client) {
           head.clear();
           {
             std::lock_guard<std::mutex> lock(mu_);
-            injecting = fail_k_ > 0;
-            if (injecting) --fail_k_;
+            if (fail_skip_ > 0) {
+              --fail_skip_;
+              injecting = false;
+            } else {
+              injecting = fail_k_ > 0;
+              if (injecting) --fail_k_;
+            }
           }
           std::string lower = this_head;
           for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          if (!injecting) forward.append(this_head);
+          if (!injecting) forward.append(strip_conditions_ ? StripIfHeaders(this_head) : this_head);
           else if (lower.find("100-continue") != std::string::npos)
             SendAll(client, "HTTP/1.1 100 Continue\r\n\r\n");
           body_left = ContentLength(this_head);

@@ -23,13 +23,18 @@ class FaultProxy {
   FaultProxy& operator=(const FaultProxy&) = delete;
 
   int port() const { return port_; }
-  // The next `connections` connections are closed (RST) after `bytes`
-  // bytes have gone client->server (upstream=true) or server->client.
+  // The next `connections` connections that carry `bytes` bytes (> 0)
+  // client->server (upstream=true) or server->client are closed (RST)
+  // right there.
   void CutAfter(uint64_t bytes, int connections = 1, bool upstream = true);
-  // The next `k` requests are answered by the proxy with `status` (500 or
-  // 503; 503 carries the SlowDown error code) after reading their head and
-  // Content-Length body; they never reach the server.
-  void FailNext(int k, int status);
+  // After `skip` more requests pass, the next `k` requests are answered by
+  // the proxy with `status` (500 or 503; 503 carries the SlowDown error
+  // code) after reading their head and Content-Length body; they never
+  // reach the server.
+  void FailNext(int k, int status, int skip = 0);
+  // Removes If-Match / If-None-Match from forwarded requests: a store that
+  // ignores conditional requests.
+  void StripConditions(bool on) { strip_conditions_ = on; }
   // Counters since construction.
   int connections() const { return connections_.load(); }
   int cuts() const { return cuts_.load(); }
@@ -44,6 +49,7 @@ class FaultProxy {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> strip_conditions_{false};
   std::atomic<int> connections_{0}, cuts_{0}, injected_{0};
   std::atomic<uint64_t> up_{0};
   std::mutex mu_;
@@ -51,6 +57,7 @@ class FaultProxy {
   int cut_conns_ = 0;
   bool cut_upstream_ = true;
   int fail_k_ = 0;
+  int fail_skip_ = 0;
   int fail_status_ = 500;
   std::vector<std::thread> threads_;
   std::thread acceptor_;

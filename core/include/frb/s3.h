@@ -39,6 +39,9 @@ bool IsS3Url(std::string_view url);
 // name and no "..", "//" or NUL in the prefix.
 Result<S3Location> ParseS3Url(std::string_view url);
 
+// "2026-12-06T05:55:00[.000]Z" -> unix seconds; 0 when malformed.
+int64_t ParseRfc3339Utc(std::string_view text);
+
 struct S3Credentials {
   std::string access_key_id;
   std::string secret_access_key;
@@ -82,6 +85,7 @@ struct S3ObjectInfo {
   std::string key;
   uint64_t size = 0;
   std::string etag;  // without quotes
+  int64_t last_modified_unix = 0;  // from List only (0 when unknown)
 };
 
 struct S3PutConditions {
