@@ -86,9 +86,12 @@ frb::Result<frb::searchd::FollowOptions> FollowOptionsFrom(const frb::Config& co
     o.interval = *parsed;
   }
   o.cache_versions = config.search_cache_versions;
-  o.s3.endpoint = config.repository.endpoint;
-  o.s3.region = config.repository.region;
-  o.s3.path_style = config.repository.path_style;
+  // An endpoint override from the environment is an S3-compatible store
+  // (MinIO, Ceph RGW, ...): those want path-style addressing.
+  if (const char* e = std::getenv("AWS_ENDPOINT_URL"); e != nullptr && *e != '\0') {
+    o.s3.endpoint = e;
+    o.s3.path_style = true;
+  }
   return o;
 }
 
@@ -231,14 +234,16 @@ int main(int argc, char** argv) {
                                  const frb::Status&) { reporter.Report(index); };
   frb::searchd::IndexRegistry registry(env, *config, ropt, &metrics);
   frb::searchd::SearchServer server(&registry, &metrics, sopt);
-  frb::searchd::FollowMetrics follow_metrics(metrics.registry());
+  // Only a follower exports the follow families.
+  std::unique_ptr<frb::searchd::FollowMetrics> follow_metrics;
   // Created before the watcher, which it wakes; opened (and its caches
   // locked) before the first load reads them.
   frb::searchd::LiveWatcher* watcher_ptr = nullptr;
   std::unique_ptr<frb::searchd::Follower> follower;
   if (fopt) {
+    follow_metrics = std::make_unique<frb::searchd::FollowMetrics>(metrics.registry());
     follower = std::make_unique<frb::searchd::Follower>(
-        env, *fopt, &registry, &follow_metrics, [&watcher_ptr] {
+        env, *fopt, &registry, follow_metrics.get(), [&watcher_ptr] {
           if (watcher_ptr != nullptr) watcher_ptr->Wake();
         });
     frb::Status opened = follower->Open(IndexNames(*config));

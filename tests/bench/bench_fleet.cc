@@ -158,11 +158,10 @@ int main(int argc, char** argv) {
   std::vector<int> ports;
   for (int i = 0; i < 3; ++i) {
     const std::string name = dir + "/f" + std::to_string(i);
-    frb::test::WriteText(name + ".yaml", "data_dir: " + name + "-unused\nrepository:\n  url: s3://" +
-                                             server->bucket() + "/bench\n  endpoint: " +
-                                             server->endpoint() + "\n  path_style: true\n" + indexes);
+    frb::test::WriteText(name + ".yaml", "data_dir: " + name + "-unused\n" + indexes);
     frb::test::ChildOptions o;
     o.env = server->ChildEnv();
+    o.env.push_back("AWS_ENDPOINT_URL=" + server->endpoint());
     o.capture_stdout = false;
     o.term_grace_ms = 5000;
     fs.push_back(std::make_unique<frb::test::ChildProcess>(

@@ -171,13 +171,14 @@ TEST_F(FleetTest, TwoFollowersCannotShareACacheDir) {
   Publish(1);
   Follower a = StartFollower("f1");
   ASSERT_GT(a.port, 0);
-  test::ChildOptions o;
-  o.env = server_->ChildEnv();
-  auto r = test::RunProcess({test::BinPath("daemon/searchd/faiss-searchd"), "--config",
-                             FollowerConfig("f2", proxy_->port()), "--listen", "127.0.0.1:0",
-                             "--follow", "s3://" + server_->bucket() + "/" + kPrefix,
-                             "--cache-dir", a.cache_dir},
-                            server_->ChildEnv(), 30);
+  const std::string config = FollowerConfig("f2", proxy_->port());
+  std::vector<std::string> env = server_->ChildEnv();
+  env.push_back(endpoint_[config]);
+  auto r = test::RunProcess({test::BinPath("daemon/searchd/faiss-searchd"), "--config", config,
+                             "--listen", "127.0.0.1:0", "--follow",
+                             "s3://" + server_->bucket() + "/" + kPrefix, "--cache-dir",
+                             a.cache_dir},
+                            env, 30);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("in use by another faiss-searchd"), std::string::npos) << r.err;
 }
