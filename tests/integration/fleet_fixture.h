@@ -88,7 +88,7 @@ class FleetTest : public ::testing::Test {
 
   // The followers' config: the repository's endpoint is `port` (the proxy
   // by default), path-style; credentials come from the environment.
-  std::string FollowerConfig(const std::string& name, int port) const {
+  std::string FollowerConfig(const std::string& name, int port) {
     const std::string path = dir_.Sub(name + ".yaml");
     test::WriteText(path, "data_dir: " + dir_.Sub(name + "-unused") + "\n" + Indexes());
     endpoint_[path] = "AWS_ENDPOINT_URL=http://127.0.0.1:" + std::to_string(port);
@@ -134,10 +134,12 @@ class FleetTest : public ::testing::Test {
     return v;
   }
 
+  // `cache` names the cache dir (default: the follower's name); the log is
+  // always new (a restarted follower must not be found by its old log).
   Follower StartFollower(const std::string& name, const std::string& interval = "200ms",
-                         int port = -1) {
+                         int port = -1, const std::string& cache = "") {
     Follower f;
-    f.cache_dir = dir_.Sub(name + "-cache");
+    f.cache_dir = dir_.Sub((cache.empty() ? name : cache) + "-cache");
     const std::string config = FollowerConfig(name, port < 0 ? proxy_->port() : port);
     test::ChildOptions o;
     o.env = server_->ChildEnv();

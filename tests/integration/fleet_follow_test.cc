@@ -156,7 +156,7 @@ TEST_F(FleetTest, ARestartedFollowerServesItsCacheWhileTheRepositoryIsDown) {
     cache = f.cache_dir;
   }
   // Same cache, a repository endpoint where nothing listens.
-  Follower f = StartFollower("f1", "200ms", test::FreePort());
+  Follower f = StartFollower("f1-restarted", "200ms", test::FreePort(), "f1");
   ASSERT_GE(WaitServed(f.port, v1, 10), 0) << f.Log();
   MiniHttpClient c(f.port);
   EXPECT_EQ(Search(c, 4), 200);
