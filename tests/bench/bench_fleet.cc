@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     else Die("unknown option " + a);
   }
   Env* env = Env::Default();
-  env->RemoveAll(dir);
+  (void)env->RemoveAll(dir);
   if (!env->CreateDirs(dir).ok()) Die("cannot create " + dir);
   std::string why;
   auto server = frb::test::S3TestServer::Start(&why);
@@ -219,12 +219,12 @@ int main(int argc, char** argv) {
   std::vector<double> ours, theirs;
   for (int r = 0; r < reps; ++r) {
     const std::string out = dir + "/pull" + std::to_string(r);
-    env->RemoveAll(out);
+    (void)env->RemoveAll(out);
     auto t = Clock::now();
     frb::Status st = pull_repo.Pull("big", v2, out);
     if (!st.ok()) Die(st.ToString());
     ours.push_back(Since(t));
-    env->RemoveAll(out);
+    (void)env->RemoveAll(out);
     if (!aws.empty()) {
       const std::string cmd = envs + aws + " --endpoint-url " + server->endpoint() +
                               " s3 cp --quiet s3://" + server->bucket() + "/" + index_key + " " +
@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
       t = Clock::now();
       if (std::system(cmd.c_str()) != 0) Die("failed: " + cmd);
       theirs.push_back(Since(t));
-      env->RemoveFile(dir + "/aws.out");
+      (void)env->RemoveFile(dir + "/aws.out");
     }
   }
   std::printf("\n(B) download of %.0f MB, medians of %d\n", bytes / 1e6, reps);
@@ -245,6 +245,6 @@ int main(int argc, char** argv) {
   } else {
     std::printf("aws s3 cp: not installed, no comparison\n");
   }
-  env->RemoveAll(dir);
+  (void)env->RemoveAll(dir);
   return 0;
 }

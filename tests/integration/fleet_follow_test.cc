@@ -108,6 +108,25 @@ TEST_F(FleetTest, ACutDownloadResumesWhereItStopped) {
   EXPECT_LT(got, static_cast<double>(size) + (3u << 20)) << f.Log();
 }
 
+TEST_F(FleetTest, SlowDownAndServerErrorsAreRetriedWithinAPoll) {
+  const std::string v1 = Publish(1);
+  Follower f = StartFollower("f1");
+  ASSERT_GE(WaitServed(f.port, v1), 0) << f.Log();
+  const std::string v2 = Build(2);
+  Upload(v2);
+  // The next requests through the proxy (polls, the manifest, objects)
+  // get 503 SlowDown, then 500: the client retries them with backoff.
+  proxy_->FailNext(2, 503);
+  Point(v2);
+  ASSERT_GE(WaitServed(f.port, v2, 20), 0) << f.Log();
+  proxy_->FailNext(2, 500);
+  const std::string v3 = Publish(3);
+  ASSERT_GE(WaitServed(f.port, v3, 20), 0) << f.Log();
+  EXPECT_GE(proxy_->injected_errors(), 4);
+  for (const char* stage : {"pointer", "manifest", "download", "verify", "install"})
+    EXPECT_EQ(Metric(f.port, FailureSeries(stage)), 0) << stage;
+}
+
 TEST_F(FleetTest, RollbackThroughThePointerSwapsWithoutADownload) {
   const std::string v1 = Publish(1);
   const std::string v2 = Publish(2);
