@@ -97,6 +97,13 @@ int CmdRollback(const GlobalOptions& g, const std::string& name);
 // scrub.repair is on).
 int CmdVerifyRemote(const GlobalOptions& g, const std::string& name);
 int CmdRollbackRemote(const GlobalOptions& g, const std::string& name);
+// cmd_repo.cc: the object-storage repository (config `repository:`).
+int CmdRepoLs(const GlobalOptions& g, const std::string& name);
+// Empty `version`: every version in the repository; exit 7 on corruption.
+int CmdRepoVerify(const GlobalOptions& g, const std::string& name, const std::string& version);
+// Empty `version`: the pointer's live version.
+int CmdRepoPull(const GlobalOptions& g, const std::string& name, const std::string& version,
+                const std::string& dir);
 // Prints the next `count` fire times of `expr` after `from` (ISO 8601; now
 // when empty), one ISO 8601 timestamp with offset per line.
 int CmdScheduleNext(const GlobalOptions& g, const std::string& expr, const std::string& zone,

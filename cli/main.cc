@@ -143,6 +143,27 @@ int main(int argc, char** argv) {
   auto* disk = app.add_subcommand("disk", "space used per index: live, staging, versions, backups");
   disk->callback([&] { rc = CmdDisk(g); });
 
+  // The object-storage repository, read directly with the credentials of
+  // this process (AWS_* environment or the shared credentials file).
+  auto* repo = app.add_subcommand("repo", "the object-storage repository: ls, verify, pull");
+  repo->require_subcommand(1);
+  repo->fallthrough();
+  auto* rls = repo->add_subcommand("ls", "versions in the repository, marking live and previous");
+  rls->add_option("name", name, "index name")->required();
+  rls->callback([&] { rc = CmdRepoLs(g, name); });
+  auto* rverify = repo->add_subcommand(
+      "verify", "read every byte of a version (default: all) and check SHA-256; exit 7 on corruption");
+  rverify->add_option("name", name, "index name")->required();
+  rverify->add_option("version", version, "version id (default: every version)");
+  rverify->callback([&] { rc = CmdRepoVerify(g, name, version); });
+  auto* rpull = repo->add_subcommand("pull", "download a version (default: live), verified, into DIR");
+  std::vector<std::string> pull_args;
+  rpull->add_option("args", pull_args, "NAME [VERSION] DIR")->expected(2, 3)->required();
+  rpull->callback([&] {
+    name = pull_args[0];
+    rc = CmdRepoPull(g, name, pull_args.size() == 3 ? pull_args[1] : "", pull_args.back());
+  });
+
   auto* schedule = app.add_subcommand("schedule", "check cron expressions");
   schedule->require_subcommand(1);
   schedule->fallthrough();

@@ -12,6 +12,10 @@
 #include "frb/env.h"
 #include "frb/source.h"
 
+namespace YAML {
+class Node;
+}
+
 namespace frb {
 namespace config_internal {
 // Defined in config_validate.cc.
@@ -29,5 +33,8 @@ void ParseYaml(std::string_view yaml, const std::string& file,
                const std::string& base_dir, Env* env,
                const ConfigOptions& options, Config* cfg,
                std::vector<ConfigProblem>* problems);
+// Defined in config_repository.cc: the top-level `repository:` section.
+void ParseRepository(const YAML::Node& node, const std::string& file, RepositoryConfig* out,
+                     std::vector<ConfigProblem>* problems);
 }  // namespace config_internal
 }  // namespace frb

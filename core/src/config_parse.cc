@@ -28,11 +28,12 @@ namespace {
 
 using config_internal::ClosestKey;
 using config_internal::Lower;
+using config_internal::ParseRepository;
 using Keys = std::span<const std::string_view>;
 
 constexpr std::string_view kTopKeys[] = {
     "data_dir",  "backup_dir", "http",   "search_server",
-    "scheduler", "defaults",   "indexes", "scrub"};
+    "scheduler", "defaults",   "indexes", "scrub", "repository"};
 constexpr std::string_view kHttpKeys[] = {
     "listen", "token_file", "max_connections", "request_timeout", "keepalive_timeout",
     "max_header_bytes", "max_header_count", "max_body_bytes"};
@@ -546,6 +547,8 @@ void Parser::Parse(std::string_view yaml, Config* cfg) {
       ParseScheduler(*scheduler, &cfg->scheduler);
     }
   }
+  if (const Entry* e = top->Find("repository"))
+    ParseRepository(e->value, file_, &cfg->repository, problems_);
   IndexConfig defaults;
   if (const Entry* e = top->Find("scrub")) ParseScrub(*e, "scrub", &defaults.scrub);
   if (const Entry* e = top->Find("defaults")) {

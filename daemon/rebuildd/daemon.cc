@@ -57,6 +57,9 @@ Status Daemon::Start() {
     data_lock_ = std::move(data_lock);
     data_lock_dir_ = shared->data_dir;
   }
+  // Every publish (rebuild, restore, repair, rollback) is then uploaded to
+  // the repository, if one is configured, by this background stage.
+  repo_syncer_ = std::make_unique<RepoSyncer>(env_, [this] { return config(); }, &metrics_);
   runner_ = std::make_unique<JobRunner>(
       shared->scheduler.max_concurrent_builds,
       MakeRebuildJobFn(env_, [this] { return config(); }), Clock::Real());
@@ -71,6 +74,7 @@ Status Daemon::Start() {
   scheduler_->Start();
   scrubber_ = std::make_unique<Scrubber>(env_, [this] { return config(); }, scheduler_.get());
   scrubber_->Start();
+  repo_syncer_->Start();
   spdlog::info("listening on {}:{}", address->UrlHost(), port_);
   spdlog::info("config {}: {} indexes, data dir {}, max_concurrent_builds {}, auth {}",
                shared->path, shared->indexes.size(), shared->data_dir,
@@ -112,6 +116,7 @@ void Daemon::OnJobFinished(const JobRequest& req, const JobOutcome& out) {
                  out.job_id, req.kind, out.index, out.trigger, StageName(out.stage),
                  StageName(out.failed_stage), out.status.message());
   }
+  if (out.status.ok() && !out.version_id.empty() && repo_syncer_) repo_syncer_->Trigger(out.index);
   if (!shutting_down_) notifier_.Status(StatusLine());
 }
 
@@ -174,6 +179,7 @@ void Daemon::Shutdown() {
   if (shutting_down_.exchange(true)) return;
   notifier_.StopThreads();
   if (scrubber_) scrubber_->Stop();
+  if (repo_syncer_) repo_syncer_->Stop();
   if (scheduler_) scheduler_->Stop();
   if (runner_) {
     int active = runner_->running() + runner_->queued();

@@ -18,6 +18,7 @@
 #include "frb/status.h"
 #include "metrics.h"
 #include "notifier.h"
+#include "repo_syncer.h"
 #include "scrubber.h"
 #include "token_auth.h"
 
@@ -95,6 +96,7 @@ class Daemon {
   std::unique_ptr<JobRunner> runner_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Scrubber> scrubber_;
+  std::unique_ptr<RepoSyncer> repo_syncer_;
   std::unique_ptr<AdminServer> server_;
 };
 

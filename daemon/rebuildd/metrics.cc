@@ -108,13 +108,42 @@ DaemonMetrics::DaemonMetrics()
                               "Versions on disk known to be corrupt or modified after "
                               "publication (last verify, manifest, size and mtime checks).")),
       quarantined_(Gauge(*registry_, "faiss_rebuild_quarantined_versions",
-                         "Corrupt versions set aside in the index's quarantine directory.")) {
+                         "Corrupt versions set aside in the index's quarantine directory.")),
+      repo_bytes_(BuildCounter()
+                      .Name("faiss_rebuild_repository_upload_bytes_total")
+                      .Help("Bytes uploaded to the object-storage repository.")
+                      .Register(*registry_)),
+      repo_duration_(BuildHistogram()
+                         .Name("faiss_rebuild_repository_upload_duration_seconds")
+                         .Help("Time to upload a version to the repository and move its "
+                               "pointer.")
+                         .Register(*registry_)),
+      repo_failures_(BuildCounter()
+                         .Name("faiss_rebuild_repository_upload_failures_total")
+                         .Help("Repository syncs that failed (retried every "
+                               "repository.interval).")
+                         .Register(*registry_)),
+      repo_lag_seconds_(Gauge(*registry_, "faiss_rebuild_repository_lag_seconds",
+                              "Seconds since the oldest local live version the repository's "
+                              "pointer does not reach was created; 0 when in sync.")),
+      repo_lag_versions_(Gauge(*registry_, "faiss_rebuild_repository_lag_versions",
+                               "Local versions newer than the repository's live version.")) {
   Gauge(*registry_, "faiss_rebuild_build_info",
         "Always 1; the labels name this program's version, its FAISS version and which "
         "FAISS kernels run.")
       .Add({{"version", ProgramVersion()}, {"faiss_version", FaissVersion()},
             {"kernels", FaissKernels()}})
       .Set(1);
+}
+
+void DaemonMetrics::RecordRepositorySync(const std::string& index, bool ok,
+                                         const RepoSyncResult& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  prometheus::Labels l{{"index", index}};
+  repo_bytes_.Add(l).Increment(static_cast<double>(r.bytes_uploaded));
+  if (!ok) repo_failures_.Add(l).Increment();
+  if (ok && r.uploaded) repo_duration_.Add(l, kDurationBuckets).Observe(r.seconds);
+  if (ok || r.lag_versions > 0) repo_lag_[index] = {r.behind_since_unix, r.lag_versions};
 }
 
 void DaemonMetrics::RecordOutcome(const std::string& kind, const JobOutcome& out) {
@@ -162,7 +191,8 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
   GaugeSet* sets[] = {&last_success_, &consecutive_failures_, &live_info_, &live_created_,
                       &vectors_,      &size_bytes_,          &recall_,    &next_run_,
                       &interval_,     &disk_free_,           &backups_,   &backup_bytes_,
-                      &scrub_last_,   &corrupt_versions_,    &quarantined_};
+                      &scrub_last_,   &corrupt_versions_,    &quarantined_,
+                      &repo_lag_seconds_, &repo_lag_versions_};
   for (auto* s : sets) s->Begin();
   auto states = scheduler.AllStates();
   // A summary rather than a gauge family: promtool rejects a "quantile"
@@ -240,6 +270,17 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
       }
       backups_.Set(l, static_cast<double>(backups->size()));
       backup_bytes_.Set(l, static_cast<double>(bytes));
+    }
+    if (!config.repository.url.empty()) {
+      repo_bytes_.Add(l);
+      repo_failures_.Add(l);
+      if (auto it = repo_lag_.find(ic.name); it != repo_lag_.end()) {
+        int64_t since = it->second.behind_since_unix;
+        repo_lag_seconds_.Set(l, since > 0 ? std::max<double>(0, static_cast<double>(
+                                                                     std::time(nullptr) - since))
+                                           : 0);
+        repo_lag_versions_.Set(l, it->second.versions);
+      }
     }
     if (m == nullptr) continue;
     live_info_.Set({{"index", ic.name}, {"version", m->version_id}}, 1);

@@ -18,6 +18,7 @@
 #include "frb/env.h"
 #include "frb/manifest.h"
 #include "frb/rebuild.h"
+#include "frb/repository_sync.h"
 #include "frb/scheduler.h"
 
 namespace frb::rebuildd {
@@ -47,6 +48,9 @@ class DaemonMetrics {
   // successful restore or rollback as a rollback, and a verify or scrub's
   // bytes read and repair. `kind` as in JobRequest.
   void RecordOutcome(const std::string& kind, const JobOutcome& out);
+  // Counts one repository sync of `index` (bytes, duration, failure) and
+  // keeps how far the repository is behind local live for the lag gauges.
+  void RecordRepositorySync(const std::string& index, bool ok, const RepoSyncResult& r);
   // Refreshes the state-derived gauges from the store and the scheduler,
   // then renders the Prometheus text format.
   std::string Scrape(Env* env, const Config& config, const Scheduler& scheduler);
@@ -66,6 +70,15 @@ class DaemonMetrics {
   GaugeSet last_success_, consecutive_failures_, live_info_, live_created_, vectors_,
       size_bytes_, recall_, next_run_, interval_, backups_, backup_bytes_, disk_free_,
       scrub_last_, corrupt_versions_, quarantined_;
+  prometheus::Family<prometheus::Counter>& repo_bytes_;
+  prometheus::Family<prometheus::Histogram>& repo_duration_;
+  prometheus::Family<prometheus::Counter>& repo_failures_;
+  GaugeSet repo_lag_seconds_, repo_lag_versions_;
+  struct RepoLag {
+    int64_t behind_since_unix = 0;
+    int versions = 0;
+  };
+  std::map<std::string, RepoLag> repo_lag_;  // by index, from the last sync
   // Failed verifications already counted: "index/version/unix_ms".
   std::set<std::string> counted_verify_failures_;
   std::map<std::string, std::unique_ptr<Manifest>> manifests_;  // key: index/version

@@ -86,9 +86,15 @@ frb::Result<frb::searchd::FollowOptions> FollowOptionsFrom(const frb::Config& co
     o.interval = *parsed;
   }
   o.cache_versions = config.search_cache_versions;
-  // An endpoint override from the environment is an S3-compatible store
-  // (MinIO, Ceph RGW, ...): those want path-style addressing.
-  if (const char* e = std::getenv("AWS_ENDPOINT_URL"); e != nullptr && *e != '\0') {
+  o.s3.endpoint = config.repository.endpoint;
+  o.s3.region = config.repository.region;
+  o.s3.path_style = config.repository.path_style;
+  o.s3.parallelism = config.repository.parallelism;
+  // Without repository.endpoint, an override from the environment is an
+  // S3-compatible store (MinIO, Ceph RGW, ...): those want path-style
+  // addressing.
+  if (const char* e = std::getenv("AWS_ENDPOINT_URL");
+      o.s3.endpoint.empty() && e != nullptr && *e != '\0') {
     o.s3.endpoint = e;
     o.s3.path_style = true;
   }

@@ -95,6 +95,24 @@ struct IndexConfig {
   SourceLocation location;  // where the entry starts in the file
 };
 
+// The object-storage repository faiss-rebuildd publishes every live version
+// to (top-level `repository:`; parsed in config_repository.cc).
+struct RepositoryConfig {
+  std::string url;          // s3://BUCKET[/PREFIX]; "" = no repository
+  std::string endpoint;     // "" = AWS; e.g. http://127.0.0.1:9000
+  std::string region;       // "" = AWS_REGION / AWS_DEFAULT_REGION / us-east-1
+  bool path_style = false;  // bucket in the path (most S3-compatible stores)
+  uint64_t part_size = 16ull << 20;  // multipart part size (>= 5 MiB for AWS)
+  int parallelism = 4;               // parts / ranges in flight per file
+  int keep_versions = 5;             // versions kept in the repository
+  // Versions and objects younger than this are never pruned: followers
+  // still downloading them.
+  std::chrono::seconds grace{3600};
+  // Checks for a live version not yet in the repository (and retries a
+  // failed upload) this often; each publish also triggers a check.
+  std::chrono::seconds interval{60};
+};
+
 // Limits of one HTTP server (faiss-rebuildd's admin API under `http:`,
 // faiss-searchd under `search_server:`). Defaults are the admin API's.
 struct HttpLimits {
@@ -136,6 +154,7 @@ struct Config {
   HttpLimits http_limits;
   HttpLimits search_limits = DefaultSearchLimits();
   SchedulerConfig scheduler;
+  RepositoryConfig repository;
   std::vector<IndexConfig> indexes;
 
   // nullptr when no index has that name.
