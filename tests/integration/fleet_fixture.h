@@ -88,10 +88,15 @@ class FleetTest : public ::testing::Test {
 
   // The followers' config: the repository's endpoint is `port` (the proxy
   // by default), path-style; credentials come from the environment.
-  std::string FollowerConfig(const std::string& name, int port) {
+  std::string FollowerConfig(const std::string& name, int port) const {
     const std::string path = dir_.Sub(name + ".yaml");
-    test::WriteText(path, "data_dir: " + dir_.Sub(name + "-unused") + "\n" + Indexes());
-    endpoint_[path] = "AWS_ENDPOINT_URL=http://127.0.0.1:" + std::to_string(port);
+    test::WriteText(path, "data_dir: " + dir_.Sub(name + "-unused") +
+                              "\n"
+                              "repository:\n"
+                              "  url: s3://" + server_->bucket() + "/" + kPrefix + "\n"
+                              "  endpoint: http://127.0.0.1:" + std::to_string(port) + "\n"
+                              "  region: us-east-1\n"
+                              "  path_style: true\n" + Indexes());
     return path;
   }
 
@@ -143,7 +148,6 @@ class FleetTest : public ::testing::Test {
     const std::string config = FollowerConfig(name, port < 0 ? proxy_->port() : port);
     test::ChildOptions o;
     o.env = server_->ChildEnv();
-    o.env.push_back(endpoint_[config]);
     o.capture_stdout = false;
     o.term_grace_ms = 5000;
     f.child = std::make_unique<test::ChildProcess>(
@@ -200,7 +204,6 @@ class FleetTest : public ::testing::Test {
   std::string source_, builder_config_path_;
   Config builder_;
   std::optional<std::string> last_;  // the pointer's live version
-  std::map<std::string, std::string> endpoint_;  // follower config -> endpoint env entry
 };
 
 }  // namespace frb::fleet

@@ -192,7 +192,6 @@ TEST_F(FleetTest, TwoFollowersCannotShareACacheDir) {
   ASSERT_GT(a.port, 0);
   const std::string config = FollowerConfig("f2", proxy_->port());
   std::vector<std::string> env = server_->ChildEnv();
-  env.push_back(endpoint_[config]);
   auto r = test::RunProcess({test::BinPath("daemon/searchd/faiss-searchd"), "--config", config,
                              "--listen", "127.0.0.1:0", "--follow",
                              "s3://" + server_->bucket() + "/" + kPrefix, "--cache-dir",
