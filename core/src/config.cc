@@ -276,6 +276,13 @@ search_server:
   # Ask faiss-rebuildd (at http.listen, with http.token_file) to verify
   # and repair an index whose live version fails verification.
   report_corruption: true
+  # Serve what an object-storage repository publishes instead of data_dir:
+  # poll each index's pointer (endpoint, region and path style come from
+  # repository:), keep downloaded versions in cache_dir.
+  # follow: "s3://my-bucket/faiss"
+  # cache_dir: /var/cache/faiss-searchd
+  # follow_interval: "2s"
+  # cache_versions: 2
   max_connections: 4096
   request_timeout: "10s"
   max_body_bytes: 67108864

@@ -17,7 +17,8 @@ constexpr std::string_view kHttpKeys[] = {
     "max_header_bytes", "max_header_count", "max_body_bytes"};
 constexpr std::string_view kSearchServerKeys[] = {
     "listen", "report_corruption", "max_connections", "request_timeout",
-    "keepalive_timeout", "max_header_bytes", "max_header_count", "max_body_bytes"};
+    "keepalive_timeout", "max_header_bytes", "max_header_count", "max_body_bytes",
+    "follow", "cache_dir", "follow_interval", "cache_versions"};
 constexpr std::string_view kSchedulerKeys[] = {
     "timezone", "max_concurrent_builds", "failure_cooldown", "misfire",
     "lock_wait"};
@@ -60,6 +61,17 @@ void ConfigParser::ParseServers(const MapView& top, Config* cfg) {
       Listen(*server, "search_server.", &cfg->search_listen);
       SetBool(*server, "report_corruption", "search_server.", &cfg->search_report_corruption);
       Limits(*server, "search_server.", &cfg->search_limits);
+      if (String(*server, "follow", "search_server.", true, &cfg->search_follow) &&
+          !cfg->search_follow.empty() &&
+          (cfg->search_follow.rfind("s3://", 0) != 0 || cfg->search_follow.size() <= 5 ||
+           cfg->search_follow[5] == '/'))
+        Add(ValueLoc(*server->Find("follow")),
+            "search_server.follow: expected s3://BUCKET/PREFIX, got '" + cfg->search_follow +
+                "'");
+      Path(*server, "cache_dir", "search_server.", true, &cfg->search_cache_dir);
+      Duration(*server, "follow_interval", "search_server.", false,
+               &cfg->search_follow_interval);
+      SetInt(*server, "cache_versions", "search_server.", 2, 1000, &cfg->search_cache_versions);
     }
   }
 }

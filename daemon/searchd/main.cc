@@ -7,6 +7,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +18,8 @@
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/host_port.h"
+#include "follow_metrics.h"
+#include "follower.h"
 #include "index_registry.h"
 #include "logging.h"
 #include "metrics.h"
@@ -38,6 +43,48 @@ std::string StatusLine(const frb::searchd::IndexRegistry& registry) {
   if (const size_t degraded = registry.Degraded().size(); degraded > 0)
     line += ", " + std::to_string(degraded) + " not on the live version";
   return line;
+}
+
+std::vector<std::string> IndexNames(const frb::Config& config) {
+  std::vector<std::string> names;
+  for (const auto& ic : config.indexes) names.push_back(ic.name);
+  return names;
+}
+
+// The follower's settings: flags over search_server.*, the store's
+// endpoint, region and addressing from repository:.
+frb::Result<frb::searchd::FollowOptions> FollowOptionsFrom(const frb::Config& config,
+                                                           const std::string& url,
+                                                           const std::string& cache_dir,
+                                                           const std::string& interval) {
+  frb::searchd::FollowOptions o;
+  FRB_ASSIGN_OR_RETURN(frb::S3Location loc, frb::ParseS3Url(url));
+  o.url = loc.ToUrl();
+  o.cache_dir = cache_dir.empty() ? config.search_cache_dir : cache_dir;
+  if (o.cache_dir.empty())
+    return frb::InvalidArgument(
+        "following " + o.url + " needs a cache directory: --cache-dir DIR or "
+        "search_server.cache_dir");
+  o.interval = config.search_follow_interval;
+  if (!interval.empty()) {
+    auto parsed = frb::searchd::ParseInterval(interval);
+    if (!parsed.ok()) return frb::InvalidArgument("--follow-interval: " + parsed.status().message());
+    o.interval = *parsed;
+  }
+  o.cache_versions = config.search_cache_versions;
+  o.s3.endpoint = config.repository.endpoint;
+  o.s3.region = config.repository.region;
+  o.s3.path_style = config.repository.path_style;
+  o.s3.parallelism = config.repository.parallelism;
+  // Without repository.endpoint, an override from the environment is an
+  // S3-compatible store (MinIO, Ceph RGW, ...): those want path-style
+  // addressing.
+  if (const char* e = std::getenv("AWS_ENDPOINT_URL");
+      o.s3.endpoint.empty() && e != nullptr && *e != '\0') {
+    o.s3.endpoint = e;
+    o.s3.path_style = true;
+  }
+  return o;
 }
 
 }  // namespace
@@ -92,6 +139,16 @@ int main(int argc, char** argv) {
   app.add_flag("--loader-idle", loader.idle,
                "load new versions in SCHED_IDLE (only on idle CPU time; may delay swaps "
                "for long under saturation)");
+  std::string follow, cache_dir, follow_interval;
+  app.add_option("--follow", follow,
+                 "serve what the object-storage repository s3://BUCKET/PREFIX publishes "
+                 "(default: search_server.follow) instead of data_dir");
+  app.add_option("--cache-dir", cache_dir,
+                 "where a follower keeps downloaded versions (default: "
+                 "search_server.cache_dir)");
+  app.add_option("--follow-interval", follow_interval,
+                 "how often a follower reads the repository pointer, e.g. 2s or 500ms "
+                 "(default: search_server.follow_interval, 2s)");
   app.add_option("--log-level", log.level, "trace|debug|info|warn|error");
   app.add_option("--log-format", log.format, "text | json");
   app.add_option("--log-file", log.file,
@@ -126,6 +183,22 @@ int main(int argc, char** argv) {
   }
   sopt.http = config->search_limits;
 
+  // Following a repository: the cache dir stands in for data_dir, so the
+  // registry and watcher load, verify and swap downloaded versions exactly
+  // like local ones.
+  if (follow.empty()) follow = config->search_follow;
+  std::optional<frb::searchd::FollowOptions> fopt;
+  if (!follow.empty()) {
+    auto f = FollowOptionsFrom(*config, follow, cache_dir, follow_interval);
+    if (!f.ok()) {
+      std::fprintf(stderr, "faiss-searchd: %s\n", f.status().message().c_str());
+      return 2;
+    }
+    fopt = std::move(f).value();
+    config->data_dir = fopt->cache_dir;
+    config->search_report_corruption = false;  // no local daemon repairs a cache
+  }
+
   frb::service::Signals signals;  // before the server's threads start
 
   frb::searchd::SearchMetrics metrics;
@@ -147,6 +220,24 @@ int main(int argc, char** argv) {
                                  const frb::Status&) { reporter.Report(index); };
   frb::searchd::IndexRegistry registry(env, *config, ropt, &metrics);
   frb::searchd::SearchServer server(&registry, &metrics, sopt);
+  // Only a follower exports the follow families.
+  std::unique_ptr<frb::searchd::FollowMetrics> follow_metrics;
+  // Created before the watcher, which it wakes; opened (and its caches
+  // locked) before the first load reads them.
+  frb::searchd::LiveWatcher* watcher_ptr = nullptr;
+  std::unique_ptr<frb::searchd::Follower> follower;
+  if (fopt) {
+    follow_metrics = std::make_unique<frb::searchd::FollowMetrics>(metrics.registry());
+    follower = std::make_unique<frb::searchd::Follower>(
+        env, *fopt, &registry, follow_metrics.get(), [&watcher_ptr] {
+          if (watcher_ptr != nullptr) watcher_ptr->Wake();
+        });
+    frb::Status opened = follower->Open(IndexNames(*config));
+    if (!opened.ok()) {
+      std::fprintf(stderr, "faiss-searchd: %s\n", opened.ToString().c_str());
+      return 1;
+    }
+  }
   auto bound = server.Bind(*address);
   if (!bound.ok()) {
     std::fprintf(stderr, "faiss-searchd: %s\n", bound.status().ToString().c_str());
@@ -166,7 +257,9 @@ int main(int argc, char** argv) {
   // /readyz says 503 until every index is loaded.
   frb::searchd::LiveWatcher watcher(&registry, std::chrono::milliseconds(poll_ms),
                                      !no_inotify, loader);
+  watcher_ptr = &watcher;
   watcher.Start();
+  if (follower) follower->Start();
   // systemd (Type=notify): ready once the socket is bound (/readyz covers
   // index loading); WATCHDOG=1 at half of WatchdogSec while the connection
   // loop turns.
@@ -194,6 +287,12 @@ int main(int argc, char** argv) {
     if (next->search_listen != served_listen && !app.count("--listen"))
       spdlog::warn("reload: search_server.listen changed to {}; it takes a restart "
                    "(still listening on {})", next->search_listen, served_listen);
+    if (follower) {
+      next->data_dir = fopt->cache_dir;
+      next->search_report_corruption = false;
+      if (frb::Status st = follower->Reconfigure(IndexNames(*next)); !st.ok())
+        spdlog::error("reload: {}", st.ToString());
+    }
     reporter.SetTarget(frb::searchd::ReporterTargetFrom(*next));
     registry.Reconfigure(*next);
     watcher.Wake();
@@ -225,6 +324,12 @@ int main(int argc, char** argv) {
   signals.CloseReload();  // the reloader ends after a reload in progress
   reloader.join();
   notifier.StopThreads();
+  if (follower && !follower->Stop(std::chrono::seconds(2))) {
+    // Pull cannot be interrupted; its partial files resume at the next start.
+    spdlog::info("stopping during a download; it resumes at the next start");
+    watcher.Stop();
+    std::_Exit(run.ok() ? 0 : 1);
+  }
   watcher.Stop();
   return run.ok() ? 0 : 1;
 }

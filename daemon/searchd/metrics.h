@@ -53,6 +53,9 @@ class SearchMetrics {
   void ClearLoaded(const std::string& index);
   // Prometheus text exposition format 0.0.4.
   std::string Serialize() const;
+  // Where other parts of the server (the follower) register their families,
+  // so one /metrics scrape has them all.
+  prometheus::Registry& registry() { return *registry_; }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

@@ -152,6 +152,16 @@ struct Config {
   // faiss-searchd asks faiss-rebuildd (at http.listen) to verify and repair
   // an index whose live version it cannot verify.
   bool search_report_corruption = true;
+  // faiss-searchd follows this object-storage repository (s3://BUCKET/PREFIX)
+  // instead of reading data_dir; "" = serve data_dir's live versions.
+  std::string search_follow;
+  // Where a follower keeps downloaded versions (a data_dir-like layout).
+  std::string search_cache_dir;
+  // How often a follower reads each index's pointer.
+  std::chrono::seconds search_follow_interval{2};
+  // Versions a follower keeps per index; live, its rollback target and the
+  // version being served are kept even beyond this.
+  int search_cache_versions = 2;
   HttpLimits http_limits;
   HttpLimits search_limits = DefaultSearchLimits();
   SchedulerConfig scheduler;
