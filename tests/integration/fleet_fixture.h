@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../daemon/searchd/mini_http_client.h"
+#include "mini_http_client.h"
 #include "daemon_process.h"
 #include "fault_proxy.h"
 #include "frb/config.h"

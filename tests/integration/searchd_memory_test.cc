@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../daemon/searchd/mini_http_client.h"
+#include "mini_http_client.h"
 #include "daemon_process.h"
 #include "frb/config.h"
 #include "frb/env.h"
