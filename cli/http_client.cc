@@ -63,23 +63,7 @@ std::string Describe(httplib::Error e) {
 
 }  // namespace
 
-std::string PathSegment(std::string_view segment) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : segment) {
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-                            c == '~';
-    if (unreserved) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string PathSegment(std::string_view segment) { return PercentEncode(segment); }
 
 std::string HttpReply::Error() const {
   if (json.is_object() && !json.GetString("error").empty()) return json.GetString("error");

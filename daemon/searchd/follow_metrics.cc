@@ -1,5 +1,7 @@
 #include "follow_metrics.h"
 
+#include "metrics.h"
+
 namespace frb::searchd {
 
 FollowMetrics::FollowMetrics(prometheus::Registry& registry)
@@ -43,11 +45,7 @@ void FollowMetrics::RegisterIndex(const std::string& index) {
 
 void FollowMetrics::SetPointerVersion(const std::string& index, const std::string& version) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = version_gauge_.find(index);
-  if (it != version_gauge_.end()) version_info_.Remove(it->second);
-  auto& g = version_info_.Add({{"index", index}, {"version", version}});
-  g.Set(1);
-  version_gauge_[index] = &g;
+  SetVersionInfo(version_info_, &version_gauge_, index, version);
 }
 
 void FollowMetrics::SetLag(const std::string& index, double seconds) {

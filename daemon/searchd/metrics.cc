@@ -7,6 +7,16 @@
 #include <vector>
 
 namespace frb::searchd {
+
+void SetVersionInfo(prometheus::Family<prometheus::Gauge>& family,
+                    std::map<std::string, prometheus::Gauge*>* current,
+                    const std::string& index, const std::string& version) {
+  auto it = current->find(index);
+  if (it != current->end()) family.Remove(it->second);
+  auto& g = family.Add({{"index", index}, {"version", version}});
+  g.Set(1);
+  (*current)[index] = &g;
+}
 namespace {
 
 // 100 µs .. 10 s, roughly 1-2.5-5 per decade: fine enough to read p99 of a
@@ -148,11 +158,7 @@ void SearchMetrics::CountConfigReload(std::string_view result) {
 void SearchMetrics::SetLoaded(const std::string& index, const std::string& version,
                               double unix_seconds) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = version_gauge_.find(index);
-  if (it != version_gauge_.end()) version_info_.Remove(it->second);
-  auto& g = version_info_.Add({{"index", index}, {"version", version}});
-  g.Set(1);
-  version_gauge_[index] = &g;
+  SetVersionInfo(version_info_, &version_gauge_, index, version);
   loaded_ts_.Add({{"index", index}}).Set(unix_seconds);
 }
 

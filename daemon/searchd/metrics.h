@@ -20,6 +20,13 @@
 
 namespace frb::searchd {
 
+// Sets family{index=I, version=V} to 1 and removes I's previous child, so an
+// info gauge names one version per index. `current` holds each index's
+// child; the caller serializes calls for one `current`.
+void SetVersionInfo(prometheus::Family<prometheus::Gauge>& family,
+                    std::map<std::string, prometheus::Gauge*>* current,
+                    const std::string& index, const std::string& version);
+
 // Thread-safe: every method may be called from any thread.
 class SearchMetrics {
  public:

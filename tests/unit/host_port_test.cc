@@ -42,3 +42,16 @@ TEST(HostPortTest, LoopbackOnlyForLoopbackAddressesAndLocalhost) {
 
 }  // namespace
 }  // namespace frb
+
+namespace frb {
+namespace {
+
+TEST(PercentEncodeTest, KeepsUnreservedAndEncodesEverythingElse) {
+  EXPECT_EQ(PercentEncode("aZ09-._~"), "aZ09-._~");
+  EXPECT_EQ(PercentEncode("a/rebuild?x="), "a%2Frebuild%3Fx%3D");
+  EXPECT_EQ(PercentEncode("idx/objects/sha256/ab", /*keep_slash=*/true), "idx/objects/sha256/ab");
+  EXPECT_EQ(PercentEncode(std::string("\xff \x01", 3)), "%FF%20%01");
+}
+
+}  // namespace
+}  // namespace frb

@@ -36,4 +36,9 @@ bool IsLoopbackHost(std::string_view host);
 // True for the wildcard addresses 0.0.0.0 and :: (every interface).
 bool IsWildcardHost(std::string_view host);
 
+// RFC 3986 percent-encoding: unreserved characters (letters, digits,
+// '-', '.', '_', '~') stay, and '/' too when `keep_slash`; every other byte
+// becomes %XX (upper-case hex). For URL path segments and S3 keys.
+std::string PercentEncode(std::string_view s, bool keep_slash = false);
+
 }  // namespace frb

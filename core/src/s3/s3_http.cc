@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "frb/host_port.h"
 #include "frb/sha256.h"
 
 namespace frb {
@@ -177,18 +178,7 @@ std::string S3HttpResponse::Header(const std::string& lower) const {
 }
 
 std::string S3Request::Encode(std::string_view s, bool keep_slash) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
+  return PercentEncode(s, keep_slash);
 }
 
 std::string XmlChildText(const std::string& xml, const char* name) {
