@@ -19,32 +19,15 @@
 #include <map>
 #include <mutex>
 
+#include "http_client.h"
 #include "searchd_bench_util.h"
 
 namespace frb::bench {
 namespace {
 
-int Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+using test::SendAll;
 
-bool SendAll(int fd, std::string_view b) {
-  while (!b.empty()) {
-    ssize_t n = ::send(fd, b.data(), b.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    b.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
+int Connect(int port) { return test::ConnectLoopback(port); }
 
 // Status code of the response read within `ms`, 0 for none.
 int ReadStatus(int fd, int ms) {
