@@ -74,14 +74,16 @@ void JobControl::SetProgress(double fraction) {
 }
 
 void JobControl::SetWork(double done, double total, std::string_view unit) {
+  bool edge;  // a new plan of work, or its end: listeners always see both
   {
     std::lock_guard<std::mutex> lock(mu_);
+    edge = unit != snap_.unit || total != snap_.total || (total > 0 && done >= total);
     snap_.done = std::max(done, 0.0);
     snap_.total = std::max(total, 0.0);
     snap_.unit = unit;
     snap_.progress = total > 0 ? std::clamp(done / total, 0.0, 1.0) : 0.0;
   }
-  Notify(false);
+  Notify(edge);
 }
 
 JobSnapshot JobControl::Snapshot() const {

@@ -179,12 +179,14 @@ void IndexRegistry::SetDegraded(Slot& slot, std::optional<DegradedInfo> info) {
 }
 
 void IndexRegistry::Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li,
-                            std::string_view result) {
+                            std::string_view result, std::optional<DegradedInfo> degraded) {
   std::shared_ptr<const LoadedIndex> old;
+  metrics_->SetDegraded(li->name, degraded.has_value());
   {
     MutexLock lock(&mu_);
     old = std::move(slot.current);
     slot.current = li;
+    slot.degraded = std::move(degraded);
   }
   metrics_->SetLoaded(li->name, li->version, li->loaded_unix_ms / 1000.0);
   metrics_->SetDefaultParams(li->name, li->nprobe, li->ef_search);
@@ -212,10 +214,11 @@ std::string IndexRegistry::Identity(const Slot& slot, const std::string& id) con
 }
 
 Status IndexRegistry::LoadAndPublish(Slot& slot, const std::string& id,
-                                     std::string_view result) {
+                                     std::string_view result,
+                                     std::optional<DegradedInfo> degraded) {
   auto loaded = LoadedIndex::Load(env_, slot.store, slot.cfg, id, options_.param_factor);
   if (!loaded.ok()) return loaded.status();
-  Publish(slot, std::move(loaded).value(), result);
+  Publish(slot, std::move(loaded).value(), result, std::move(degraded));
   return Status::Ok();
 }
 
@@ -230,11 +233,10 @@ void IndexRegistry::FallBack(Slot& slot, const std::string& live, const std::str
     if (id == live || !tried.insert(id).second) continue;
     const std::string identity = Identity(slot, id);
     if (slot.bad.count(identity)) continue;
-    Status st = LoadAndPublish(slot, id, "fallback");
+    Status st = LoadAndPublish(slot, id, "fallback", DegradedInfo{name, id, live, reason});
     if (st.ok()) {
       spdlog::warn("index {}: DEGRADED: serving version {} because the live version {} "
                    "failed: {}", name, id, live.empty() ? "(unreadable)" : live, reason);
-      SetDegraded(slot, DegradedInfo{name, id, live, reason});
       slot.none_intact_logged = false;
       return;
     }
@@ -313,11 +315,10 @@ void IndexRegistry::RefreshSlot(Slot& slot) {
 
   const std::string identity = Identity(slot, id);
   cur.reset();  // this reference would keep Publish from freeing the old version
-  Status st = LoadAndPublish(slot, id, "ok");
+  Status st = LoadAndPublish(slot, id, "ok", std::nullopt);
   if (st.ok()) {
     slot.memory_refused.clear();
     slot.last_error.clear();
-    SetDegraded(slot, std::nullopt);
     return;
   }
   // A version pruned while we loaded it because newer ones were published
@@ -345,7 +346,9 @@ void IndexRegistry::RefreshSlot(Slot& slot) {
   }
   if (!previous.empty()) {
     // The unready policy dropped the old version: bring it back.
-    Status back = LoadAndPublish(slot, previous, "ok");
+    std::optional<DegradedInfo> degraded;
+    if (!superseded) degraded = DegradedInfo{name, previous, id, st.ToString()};
+    Status back = LoadAndPublish(slot, previous, "ok", std::move(degraded));
     if (!back.ok())
       spdlog::error("index {}: cannot reload previous version {}: {}", name, previous,
                     back.ToString());

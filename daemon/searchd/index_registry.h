@@ -101,9 +101,10 @@ class IndexRegistry {
 
   std::vector<SlotPtr> Slots() const EXCLUDES(mu_);
   void RefreshSlot(Slot& slot) REQUIRES(refresh_mu_);
-  // Loads `id` for `slot`; on success swaps it in, counting `result`.
-  Status LoadAndPublish(Slot& slot, const std::string& id, std::string_view result)
-      REQUIRES(refresh_mu_);
+  // Loads `id` for `slot`; on success swaps it in, counting `result`, and
+  // sets the slot's degraded state to `degraded` with the same swap.
+  Status LoadAndPublish(Slot& slot, const std::string& id, std::string_view result,
+                        std::optional<DegradedInfo> degraded) REQUIRES(refresh_mu_);
   // After live failed (or cannot be read) and nothing is served: serves
   // the rollback target or else the newest other version that verifies.
   void FallBack(Slot& slot, const std::string& live, const std::string& reason)
@@ -112,8 +113,10 @@ class IndexRegistry {
   // and manifest, so a version repaired in place is tried again.
   std::string Identity(const Slot& slot, const std::string& id) const;
   void SetDegraded(Slot& slot, std::optional<DegradedInfo> info) EXCLUDES(mu_);
-  void Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li, std::string_view result)
-      REQUIRES(refresh_mu_) EXCLUDES(mu_);
+  // Swaps `li` in; readers never see the new version with the old
+  // degraded state (the gauge is set before, the slot's record with it).
+  void Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li, std::string_view result,
+               std::optional<DegradedInfo> degraded) REQUIRES(refresh_mu_) EXCLUDES(mu_);
   uint64_t ServedBytesExcept(const Slot& slot) const EXCLUDES(mu_);
   // Frees the retired versions no reader holds any more, here, on the
   // refreshing (loader) thread; waits up to `wait` for in-flight queries to

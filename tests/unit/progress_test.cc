@@ -135,9 +135,10 @@ TEST(ProgressTest, StepwiseIvfTrainingMatchesFaissAndReportsIterations) {
   EXPECT_EQ(a.size(), b.size());
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
       << "stepwise k-means diverged from FAISS's";
-  // cp.niter of an IVF quantizer is 10: every iteration reported (the
-  // listener is throttled, so at least the forced first and some more).
-  EXPECT_GE(steps.size(), 2u);
+  // cp.niter of an IVF quantizer is 10: every iteration reported. The
+  // listener is throttled, but always hears 0 and 10, however fast the
+  // kernels (with AVX2 the whole k-means can take under 100 ms).
+  EXPECT_TRUE(steps.count(0.0) && steps.count(10.0)) << steps.size() << " steps heard";
   EXPECT_EQ(control.Snapshot().total, 10);
   EXPECT_EQ(control.Snapshot().done, 10);
   std::printf("IVF128 k-means on 20000 x 32, 1 thread: whole %.3f s, stepwise %.3f s (ratio %.3f)\n",

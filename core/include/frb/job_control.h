@@ -74,7 +74,8 @@ class JobControl {
   // Sets the current stage's progress; listeners are throttled to ~10 Hz.
   void SetProgress(double fraction);
   // Sets the current stage's progress as `done` of `total` `unit`s, so the
-  // snapshot also gives a rate and an ETA.
+  // snapshot also gives a rate and an ETA. A new unit or total, and done
+  // reaching total, reach the listener unthrottled.
   void SetWork(double done, double total, std::string_view unit);
   JobSnapshot Snapshot() const;
   // Seconds spent per stage name (closed stages and the running one).
