@@ -207,6 +207,7 @@ void Follower::Install(const std::string& name, IndexState& st) {
     if (!pulled.ok())
       return failed(pulled.code() == Code::kCorruption ? "verify" : "download", pulled);
     if (Status in = st.cache->Install(version); !in.ok()) return failed("install", in);
+    RecordVerified(name, st, version, *manifest);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("index {}: version {} downloaded and verified ({} bytes in {:.3f}s, "
@@ -233,9 +234,34 @@ void Follower::Install(const std::string& name, IndexState& st) {
                  pruned.status().ToString());
   } else if (!pruned->empty()) {
     std::string list;
-    for (const auto& v : *pruned) list += (list.empty() ? "" : ", ") + v;
+    for (const auto& v : *pruned) {
+      list += (list.empty() ? "" : ", ") + v;
+      if (options_.verified != nullptr)
+        options_.verified->ForgetUnder(st.cache->store().VersionDir(v));
+    }
     spdlog::info("index {}: removed from the follow cache: {}", name, list);
   }
+}
+
+void Follower::RecordVerified(const std::string& name, IndexState& st,
+                              const std::string& version, const RepoVersion& repo_version) {
+  if (options_.verified == nullptr) return;
+  const VersionStore& store = st.cache->store();
+  auto m = store.ReadManifest(version);
+  if (!m.ok()) return;  // the registry's load reports it
+  const std::string path = store.VersionIndexPath(version);
+  // Pull checked each file against the repository's listing; the load
+  // checks against manifest.json. Only when both name the same bytes is
+  // the download's hash the load's.
+  bool same = false;
+  for (const RepoFile& f : repo_version.files)
+    if (JoinPath(store.VersionDir(version), f.name) == path)
+      same = f.sha256 == m->file_sha256 && f.size == m->file_size;
+  if (!same) return;
+  auto info = env_->Stat(path);
+  if (!info.ok() || info->size != m->file_size) return;
+  options_.verified->Record(path, *info);
+  spdlog::debug("index {}: version {} recorded as hashed at download", name, version);
 }
 
 void Follower::UpdateLag(const std::string& name, const IndexState& st) {
