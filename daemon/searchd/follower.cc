@@ -206,8 +206,10 @@ void Follower::Install(const std::string& name, IndexState& st) {
     metrics_->AddBytes(name, got);
     if (!pulled.ok())
       return failed(pulled.code() == Code::kCorruption ? "verify" : "download", pulled);
+    // The file Pull hashed; Install renames its directory and chmods it.
+    auto pulled_file = env_->Stat(JoinPath(*staging, "index.faiss"));
     if (Status in = st.cache->Install(version); !in.ok()) return failed("install", in);
-    RecordVerified(name, st, version, *manifest);
+    if (pulled_file.ok()) RecordVerified(name, st, version, *manifest, *pulled_file);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("index {}: version {} downloaded and verified ({} bytes in {:.3f}s, "
@@ -244,7 +246,8 @@ void Follower::Install(const std::string& name, IndexState& st) {
 }
 
 void Follower::RecordVerified(const std::string& name, IndexState& st,
-                              const std::string& version, const RepoVersion& repo_version) {
+                              const std::string& version, const RepoVersion& repo_version,
+                              const FileInfo& pulled) {
   if (options_.verified == nullptr) return;
   const VersionStore& store = st.cache->store();
   auto m = store.ReadManifest(version);
@@ -258,8 +261,13 @@ void Follower::RecordVerified(const std::string& name, IndexState& st,
     if (JoinPath(store.VersionDir(version), f.name) == path)
       same = f.sha256 == m->file_sha256 && f.size == m->file_size;
   if (!same) return;
+  // The very file Pull hashed (a version directory left by an earlier run
+  // is another inode), unwritten since (chmod changes only its ctime).
   auto info = env_->Stat(path);
-  if (!info.ok() || info->size != m->file_size) return;
+  if (!info.ok() || info->size != m->file_size || info->inode != pulled.inode ||
+      info->device != pulled.device || info->mtime_ns != pulled.mtime_ns ||
+      info->size != pulled.size)
+    return;
   options_.verified->Record(path, *info);
   spdlog::debug("index {}: version {} recorded as hashed at download", name, version);
 }

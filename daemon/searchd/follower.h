@@ -90,9 +90,10 @@ class Follower {
             const Status& why);
   void UpdateLag(const std::string& name, const IndexState& st);
   // Records the installed index file of `version` in options_.verified when
-  // the repository's checksum that Pull verified is the manifest's too.
+  // it is the file Pull hashed (`pulled`: its Stat in staging) and the
+  // repository's checksum Pull verified is the manifest's too.
   void RecordVerified(const std::string& name, IndexState& st, const std::string& version,
-                      const RepoVersion& repo_version);
+                      const RepoVersion& repo_version, const FileInfo& pulled);
   Result<std::unique_ptr<IndexState>> NewState(const std::string& name);
 
   Env* env_;
