@@ -5,7 +5,9 @@
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 
+#include <chrono>
 #include <exception>
+#include <vector>
 
 #include "frb/sha256.h"
 
@@ -67,6 +69,12 @@ std::string OneLine(std::string s) {
 
 }  // namespace
 
+bool FileUnchanged(const FileInfo& then, const FileInfo& now) {
+  return then.is_regular && now.is_regular && then.size == now.size &&
+         then.mtime_ns == now.mtime_ns && then.ctime_ns == now.ctime_ns &&
+         then.device == now.device && then.inode == now.inode;
+}
+
 Result<FileDigest> WriteIndexFile(Env* env, const faiss::Index& index,
                                   const std::string& path) {
   FRB_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(path));
@@ -83,9 +91,14 @@ Result<FileDigest> WriteIndexFile(Env* env, const faiss::Index& index,
   return FileDigest{writer.written(), writer.Digest()};
 }
 
-Result<std::unique_ptr<faiss::Index>> LoadVerifiedIndex(
-    Env* env, const std::string& path, const FileDigest& expected) {
-  FRB_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The SHA-256 pass over `file` (from its start), against `expected`.
+Status CheckDigest(SequentialFile* file, const std::string& path, const FileDigest& expected) {
   Sha256 sha;
   std::vector<uint8_t> buf(1 << 20);
   uint64_t total = 0;
@@ -107,15 +120,47 @@ Result<std::unique_ptr<faiss::Index>> LoadVerifiedIndex(
                       "... does not match the manifest's " +
                       expected.sha256.substr(0, 16) + "...");
   }
-  FRB_RETURN_IF_ERROR(file->Seek(0));
+  return file->Seek(0);
+}
+
+// True when `path` is still the file `verified_as` describes, with the
+// expected size.
+bool StillVerified(Env* env, const std::string& path, const FileDigest& expected,
+                   const FileInfo& verified_as) {
+  auto now = env->Stat(path);
+  return now.ok() && now->size == expected.size && FileUnchanged(verified_as, *now);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<faiss::Index>> LoadVerifiedIndex(
+    Env* env, const std::string& path, const FileDigest& expected,
+    const FileInfo* verified_as, LoadTimings* timings) {
+  LoadTimings local;
+  LoadTimings& t = timings != nullptr ? *timings : local;
+  auto t0 = std::chrono::steady_clock::now();
+  // Stat before the open: a file replaced or written after this check has
+  // another inode or ctime, which the check after reading sees.
+  const bool trusted =
+      verified_as != nullptr && StillVerified(env, path, expected, *verified_as);
+  FRB_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
+  t.hashed = !trusted;
+  if (!trusted) FRB_RETURN_IF_ERROR(CheckDigest(file.get(), path, expected));
+  t.verify_seconds = SecondsSince(t0);
+  t0 = std::chrono::steady_clock::now();
   EnvIOReader reader(file.get());
+  std::unique_ptr<faiss::Index> index;
   try {
-    std::unique_ptr<faiss::Index> index(faiss::read_index(&reader));
-    return index;
+    index.reset(faiss::read_index(&reader));
   } catch (const std::exception& e) {
     if (!reader.status().ok()) return reader.status();
     return Corruption(path + ": FAISS cannot read the index: " + OneLine(e.what()));
   }
+  t.read_seconds = SecondsSince(t0);
+  if (trusted && !StillVerified(env, path, expected, *verified_as))
+    return Corruption(path + ": changed while it was read (its stat differs from the one " +
+                      "recorded when its bytes were hashed)");
+  return index;
 }
 
 }  // namespace frb

@@ -1,21 +1,9 @@
 #include "frb/publisher.h"
 
+#include "frb/index_file.h"
 #include "frb/sha256.h"
 
 namespace frb {
-
-namespace {
-
-// Any write or chmod updates mtime or ctime, and a replacement changes the
-// inode: with all equal the bytes are those seen at the earlier Stat (up to
-// a write within the same filesystem clock tick, on a read-only file in a
-// directory only the lock holder uses).
-bool Unchanged(const FileInfo& a, const FileInfo& b) {
-  return a.is_regular && b.is_regular && a.size == b.size && a.mtime_ns == b.mtime_ns &&
-         a.ctime_ns == b.ctime_ns && a.device == b.device && a.inode == b.inode;
-}
-
-}  // namespace
 
 Status Publisher::VerifyFile(const std::string& path, const Manifest& m,
                              const FileInfo* verified_as) {
@@ -23,7 +11,7 @@ Status Publisher::VerifyFile(const std::string& path, const Manifest& m,
   if (info.size != m.file_size)
     return Corruption(path + ": size " + std::to_string(info.size) +
                       " does not match the manifest's " + std::to_string(m.file_size));
-  if (verified_as != nullptr && Unchanged(info, *verified_as)) return Status::Ok();
+  if (verified_as != nullptr && FileUnchanged(*verified_as, info)) return Status::Ok();
   FRB_ASSIGN_OR_RETURN(std::string digest, Sha256File(env_, path));
   if (digest != m.file_sha256)
     return Corruption(path + ": SHA-256 does not match the manifest (file changed after validation)");

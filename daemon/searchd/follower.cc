@@ -206,7 +206,10 @@ void Follower::Install(const std::string& name, IndexState& st) {
     metrics_->AddBytes(name, got);
     if (!pulled.ok())
       return failed(pulled.code() == Code::kCorruption ? "verify" : "download", pulled);
+    // The file Pull hashed; Install renames its directory and chmods it.
+    auto pulled_file = env_->Stat(JoinPath(*staging, "index.faiss"));
     if (Status in = st.cache->Install(version); !in.ok()) return failed("install", in);
+    if (pulled_file.ok()) RecordVerified(name, st, version, *manifest, *pulled_file);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("index {}: version {} downloaded and verified ({} bytes in {:.3f}s, "
@@ -233,9 +236,40 @@ void Follower::Install(const std::string& name, IndexState& st) {
                  pruned.status().ToString());
   } else if (!pruned->empty()) {
     std::string list;
-    for (const auto& v : *pruned) list += (list.empty() ? "" : ", ") + v;
+    for (const auto& v : *pruned) {
+      list += (list.empty() ? "" : ", ") + v;
+      if (options_.verified != nullptr)
+        options_.verified->ForgetUnder(st.cache->store().VersionDir(v));
+    }
     spdlog::info("index {}: removed from the follow cache: {}", name, list);
   }
+}
+
+void Follower::RecordVerified(const std::string& name, IndexState& st,
+                              const std::string& version, const RepoVersion& repo_version,
+                              const FileInfo& pulled) {
+  if (options_.verified == nullptr) return;
+  const VersionStore& store = st.cache->store();
+  auto m = store.ReadManifest(version);
+  if (!m.ok()) return;  // the registry's load reports it
+  const std::string path = store.VersionIndexPath(version);
+  // Pull checked each file against the repository's listing; the load
+  // checks against manifest.json. Only when both name the same bytes is
+  // the download's hash the load's.
+  bool same = false;
+  for (const RepoFile& f : repo_version.files)
+    if (JoinPath(store.VersionDir(version), f.name) == path)
+      same = f.sha256 == m->file_sha256 && f.size == m->file_size;
+  if (!same) return;
+  // The very file Pull hashed (a version directory left by an earlier run
+  // is another inode), unwritten since (chmod changes only its ctime).
+  auto info = env_->Stat(path);
+  if (!info.ok() || info->size != m->file_size || info->inode != pulled.inode ||
+      info->device != pulled.device || info->mtime_ns != pulled.mtime_ns ||
+      info->size != pulled.size)
+    return;
+  options_.verified->Record(path, *info);
+  spdlog::debug("index {}: version {} recorded as hashed at download", name, version);
 }
 
 void Follower::UpdateLag(const std::string& name, const IndexState& st) {

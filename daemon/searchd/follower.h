@@ -31,6 +31,7 @@
 #include "frb/repository.h"
 #include "frb/s3.h"
 #include "index_registry.h"
+#include "verified_files.h"
 
 namespace frb::searchd {
 
@@ -40,6 +41,9 @@ struct FollowOptions {
   std::chrono::milliseconds interval{2000};
   int cache_versions = 2;
   S3Options s3;  // endpoint, region, path style, credentials
+  // Where the follower records the index files it downloaded and hashed, so
+  // the registry's load skips a second SHA-256 pass (may be null).
+  VerifiedFiles* verified = nullptr;
 };
 
 // Thread-safe: Open/Start/Stop from the controlling thread, Reconfigure
@@ -85,6 +89,11 @@ class Follower {
   void Fail(const std::string& name, IndexState& st, std::string_view stage,
             const Status& why);
   void UpdateLag(const std::string& name, const IndexState& st);
+  // Records the installed index file of `version` in options_.verified when
+  // it is the file Pull hashed (`pulled`: its Stat in staging) and the
+  // repository's checksum Pull verified is the manifest's too.
+  void RecordVerified(const std::string& name, IndexState& st, const std::string& version,
+                      const RepoVersion& repo_version, const FileInfo& pulled);
   Result<std::unique_ptr<IndexState>> NewState(const std::string& name);
 
   Env* env_;

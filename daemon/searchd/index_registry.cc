@@ -191,9 +191,12 @@ void IndexRegistry::Publish(Slot& slot, std::shared_ptr<const LoadedIndex> li,
   metrics_->SetLoaded(li->name, li->version, li->loaded_unix_ms / 1000.0);
   metrics_->SetDefaultParams(li->name, li->nprobe, li->ef_search);
   metrics_->CountReload(li->name, result);
-  spdlog::info("index {}: serving version {} ({} vectors, dim {}, params {}, loaded in {:.3f}s){}",
+  spdlog::info("index {}: serving version {} ({} vectors, dim {}, params {}, loaded in {:.3f}s: "
+               "checksum {:.3f}s ({}), read {:.3f}s, warm-up {:.3f}s){}",
                li->name, li->version, li->ntotal, li->dim, ParamKindName(li->kind),
-               li->load_seconds, old ? ", replacing " + old->version : std::string());
+               li->load_seconds, li->verify_seconds,
+               li->hashed ? "SHA-256" : "hashed at download, stat unchanged", li->read_seconds,
+               li->warmup_seconds, old ? ", replacing " + old->version : std::string());
   // In-flight queries finish on `old`; it is freed here once they have
   // (normally within milliseconds), or at a later Refresh.
   if (old) {
@@ -216,7 +219,11 @@ std::string IndexRegistry::Identity(const Slot& slot, const std::string& id) con
 Status IndexRegistry::LoadAndPublish(Slot& slot, const std::string& id,
                                      std::string_view result,
                                      std::optional<DegradedInfo> degraded) {
-  auto loaded = LoadedIndex::Load(env_, slot.store, slot.cfg, id, options_.param_factor);
+  std::optional<FileInfo> verified_as;
+  if (options_.verified != nullptr)
+    verified_as = options_.verified->Find(slot.store.VersionIndexPath(id));
+  auto loaded = LoadedIndex::Load(env_, slot.store, slot.cfg, id, options_.param_factor,
+                                  verified_as ? &*verified_as : nullptr);
   if (!loaded.ok()) return loaded.status();
   Publish(slot, std::move(loaded).value(), result, std::move(degraded));
   return Status::Ok();

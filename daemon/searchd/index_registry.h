@@ -28,6 +28,7 @@
 #include "frb/thread_annotations.h"
 #include "loaded_index.h"
 #include "metrics.h"
+#include "verified_files.h"
 
 namespace frb::searchd {
 
@@ -39,6 +40,9 @@ struct RegistryOptions {
   std::function<void(const std::string& index, const std::string& version,
                      const Status& why)>
       on_bad_live;
+  // Index files this process hashed already (a follower's downloads): their
+  // load skips the SHA-256 pass while their Stat is unchanged. May be null.
+  const VerifiedFiles* verified = nullptr;
 };
 
 // Why an index serves another version than its live one.

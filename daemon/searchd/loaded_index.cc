@@ -77,7 +77,7 @@ LoadedIndex::~LoadedIndex() = default;
 
 Result<std::shared_ptr<const LoadedIndex>> LoadedIndex::Load(
     Env* env, const VersionStore& store, const IndexConfig& cfg,
-    const std::string& version, int param_factor) {
+    const std::string& version, int param_factor, const FileInfo* verified_as) {
   auto start = std::chrono::steady_clock::now();
   FRB_ASSIGN_OR_RETURN(Manifest m, store.ReadManifest(version));
   const std::string path = store.VersionIndexPath(version);
@@ -86,8 +86,10 @@ Result<std::shared_ptr<const LoadedIndex>> LoadedIndex::Load(
   if (m.dim != cfg.dimension)
     return InvalidArgument(path + ": manifest dimension " + std::to_string(m.dim) +
                            " differs from the configured " + std::to_string(cfg.dimension));
-  FRB_ASSIGN_OR_RETURN(auto index,
-                       LoadVerifiedIndex(env, path, FileDigest{m.file_size, m.file_sha256}));
+  LoadTimings timings;
+  FRB_ASSIGN_OR_RETURN(auto index, LoadVerifiedIndex(env, path,
+                                                     FileDigest{m.file_size, m.file_sha256},
+                                                     verified_as, &timings));
 
   std::shared_ptr<LoadedIndex> li(new LoadedIndex());
   li->index_ = std::move(index);
@@ -135,7 +137,11 @@ Result<std::shared_ptr<const LoadedIndex>> LoadedIndex::Load(
         MaxOverride(cfg, "efSearch", tuned, li->ef_search, param_factor));
   }
   li->tuned = tuned;
+  li->hashed = timings.hashed;
+  li->verify_seconds = timings.verify_seconds;
+  li->read_seconds = timings.read_seconds;
 
+  const auto warm_start = std::chrono::steady_clock::now();
   FRB_RETURN_IF_ERROR(WarmUp(*li, {}).WithContext(path));
   if (li->kind != ParamKind::kNone) {
     // Some wrappers (fast-scan IVF, Refine) refuse SearchParameters in FAISS
@@ -149,6 +155,8 @@ Result<std::shared_ptr<const LoadedIndex>> LoadedIndex::Load(
     }
   }
   li->loaded_unix_ms = NowUnixMillis();
+  li->warmup_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - warm_start).count();
   li->load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return std::shared_ptr<const LoadedIndex>(std::move(li));

@@ -46,9 +46,11 @@ class LoadedIndex {
   // ntotal against config and manifest, configured search parameters and
   // the version's tuned one (manifest) applied (before any reader can see
   // the index, so no race), and a warm-up query run. Any failure is a Status naming the file.
+  // `verified_as`: see frb::LoadVerifiedIndex (a Stat recorded when this
+  // process hashed the index file itself; skips the second SHA-256 pass).
   static Result<std::shared_ptr<const LoadedIndex>> Load(
       Env* env, const VersionStore& store, const IndexConfig& cfg,
-      const std::string& version, int param_factor);
+      const std::string& version, int param_factor, const FileInfo* verified_as = nullptr);
 
   // Searches n queries (row-major, dim floats each). FAISS exceptions are
   // caught and returned as kInternal.
@@ -64,6 +66,10 @@ class LoadedIndex {
   uint64_t file_size = 0;      // used as the memory estimate of the index
   int64_t loaded_unix_ms = 0;
   double load_seconds = 0;
+  // Where load_seconds went: the SHA-256 pass (skipped when !hashed),
+  // FAISS deserializing, the warm-up queries.
+  bool hashed = true;
+  double verify_seconds = 0, read_seconds = 0, warmup_seconds = 0;
   ParamKind kind = ParamKind::kNone;
   // Served defaults and the largest accepted override (0 = not applicable).
   // A version whose manifest carries a tuned nprobe/efSearch serves that

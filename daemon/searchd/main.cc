@@ -203,7 +203,14 @@ int main(int argc, char** argv) {
 
   frb::searchd::SearchMetrics metrics;
   frb::searchd::CorruptionReporter reporter(env, frb::searchd::ReporterTargetFrom(*config));
+  // A follower's downloads, hashed as they arrived: their load skips a
+  // second SHA-256 pass (see verified_files.h).
+  frb::searchd::VerifiedFiles verified;
   frb::searchd::RegistryOptions ropt;
+  if (fopt) {
+    ropt.verified = &verified;
+    fopt->verified = &verified;
+  }
   using Mode = frb::searchd::AdmissionOptions::Mode;
   if (app.count("--memory-limit-bytes") == 0) {
     ropt.admission.mode = Mode::kAvailable;

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <regex>
 #include <string>
@@ -73,6 +74,39 @@ double TransferSeconds(const std::string& log, const std::string& version) {
   std::smatch m;
   if (!std::regex_search(log, m, re)) return -1;
   return std::stod(m[2]);
+}
+
+double WallSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Unix time (s) of the first log line matching `what` (after the line's
+// "YYYY-MM-DDTHH:MM:SS.mmmZ" stamp), or -1.
+double LogTime(const std::string& log, const std::string& what) {
+  std::regex re("(\\d{4})-(\\d\\d)-(\\d\\d)T(\\d\\d):(\\d\\d):(\\d\\d)\\.(\\d{3})Z [a-z]+ [^\\n]*" +
+                what);
+  std::smatch m;
+  if (!std::regex_search(log, m, re)) return -1;
+  std::tm tm{};
+  tm.tm_year = std::stoi(m[1]) - 1900;
+  tm.tm_mon = std::stoi(m[2]) - 1;
+  tm.tm_mday = std::stoi(m[3]);
+  tm.tm_hour = std::stoi(m[4]);
+  tm.tm_min = std::stoi(m[5]);
+  tm.tm_sec = std::stoi(m[6]);
+  return static_cast<double>(timegm(&tm)) + std::stoi(m[7]) / 1000.0;
+}
+
+// The follower's own figures of the load of `version` ("loaded in X s:
+// checksum Y s (how), read Z s, warm-up W s"), or "?".
+std::string LoadBreakdown(const std::string& log, const std::string& version) {
+  std::regex re("serving version " + version + " [^\\n]*loaded in ([0-9.]+)s: checksum ([0-9.]+)s "
+                "\\(([^)]*)\\), read ([0-9.]+)s, warm-up ([0-9.]+)s");
+  std::smatch m;
+  if (!std::regex_search(log, m, re)) return "?";
+  return "load " + m[1].str() + " s = checksum " + m[2].str() + " s (" + m[3].str() + ") + read " +
+         m[4].str() + " s + warm-up " + m[5].str() + " s";
 }
 
 }  // namespace
@@ -194,6 +228,7 @@ int main(int argc, char** argv) {
 
   const std::string v2 = publish_build(2);
   const auto t0 = Clock::now();
+  const double wall0 = WallSeconds();
   move(v2);
   auto lag = wait_all(v2, t0);
   std::printf("\n(A) publish-to-served, %.0f MB index, 3 followers, --follow-interval %s\n",
@@ -202,8 +237,25 @@ int main(int argc, char** argv) {
               "MB/s");
   for (int i = 0; i < 3; ++i) {
     const double tr = TransferSeconds(fs[i]->Log(), v2);
-    std::printf("%-10d %10.2f %12.2f %12.2f %10.1f\n", i, lag[i], tr, lag[i] - tr,
-                tr > 0 ? bytes / tr / 1e6 : 0.0);
+    std::printf("%-10d %10.2f %12.2f %12.2f %10.1f   ratio lag/transfer %.2f\n", i, lag[i], tr,
+                lag[i] - tr, tr > 0 ? bytes / tr / 1e6 : 0.0, tr > 0 ? lag[i] / tr : 0.0);
+  }
+  // Where the lag went, from each follower's log (timestamps in ms, UTC):
+  // pointer moved -> seen at a poll -> download started -> downloaded and
+  // verified -> installed in the cache -> served (the load's own breakdown).
+  std::printf("\ncomponents (s after the pointer moved): seen, download start, downloaded+verified, "
+              "installed, served\n");
+  for (int i = 0; i < 3; ++i) {
+    const std::string log = fs[i]->Log();
+    auto at = [&](const std::string& what) {
+      const double t = LogTime(log, what);
+      return t < 0 ? -1.0 : t - wall0;
+    };
+    std::printf("follower %d: %.3f %.3f %.3f %.3f %.3f; %s\n", i,
+                at("repository pointer names " + v2), at("downloading version " + v2),
+                at("version " + v2 + " downloaded and verified"),
+                at("version " + v2 + " installed"), at("serving version " + v2),
+                LoadBreakdown(log, v2).c_str());
   }
   fs.clear();  // stop the followers before the throughput runs
 

@@ -249,7 +249,8 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
   // Every dashboard expression runs; all but the ones that are empty on a
   // healthy, idle system (5xx ratio, reloads before any new version, time
   // since the last verify before the first scrub, tuned values of an index
-  // with a fixed nprobe) have data.
+  // with a fixed nprobe, the repository and follower families of a daemon
+  // without a repository) have data.
   const std::map<std::string, std::string> values = {
       {"__rate_interval", "1m"}, {"__interval", "1s"}, {"__range", "1h"},
       {"instance", "127.0.0.1:" + std::to_string(dport)}, {"index", "small"},
@@ -270,7 +271,11 @@ TEST(PromtoolTest, DashboardsShowDataFromLiveDaemons) {
       bool may_be_empty = raw.find("code=~\"5..\"") != std::string::npos ||
                           raw.find("faiss_search_reloads_total") != std::string::npos ||
                           raw.find("faiss_rebuild_scrub_last_timestamp_seconds") != std::string::npos ||
-                          raw.find("faiss_rebuild_tuned_") != std::string::npos;
+                          raw.find("faiss_rebuild_tuned_") != std::string::npos ||
+                          // Only with a repository: section and on a follower
+                          // (tests/integration/fleet_e2e_test.cc checks those).
+                          raw.find("faiss_rebuild_repository_") != std::string::npos ||
+                          raw.find("faiss_search_follow_") != std::string::npos;
       if (!may_be_empty) {
         EXPECT_GT(n, 0) << file << ": no data for " << expr;
       }

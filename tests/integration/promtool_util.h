@@ -74,9 +74,22 @@ inline std::set<std::string> ContractMetrics() {
       // Always 1; labels version, faiss_version, kernels.
       "faiss_rebuild_build_info",
       "faiss_search_build_info",
+      // With a `repository:` section (faiss-rebuildd) and on a follower
+      // (faiss-searchd --follow).
+      "faiss_rebuild_repository_upload_bytes_total",
+      "faiss_rebuild_repository_upload_failures_total",
+      "faiss_rebuild_repository_lag_seconds",
+      "faiss_rebuild_repository_lag_versions",
+      "faiss_search_follow_version_info",
+      "faiss_search_follow_lag_seconds",
+      "faiss_search_follow_pointer_read_timestamp_seconds",
+      "faiss_search_follow_bytes_total",
+      "faiss_search_follow_failures_total",
+      "faiss_search_follow_installs_total",
   };
   for (const char* histogram :
        {"faiss_rebuild_build_duration_seconds", "faiss_search_request_duration_seconds",
+        "faiss_rebuild_repository_upload_duration_seconds",
         "faiss_search_batch_size" /* added after the first metric set */}) {
     for (const char* suffix : {"_bucket", "_sum", "_count"})
       names.insert(std::string(histogram) + suffix);
