@@ -9,51 +9,31 @@
 //     under searchd's 64 MiB cap (the JSON-tree case).
 // --bin-dir runs other builds of the binaries (e.g. an older tree) for a
 // before/after comparison. A program, not a test: it prints figures.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <map>
 #include <mutex>
 
-#include "http_client.h"
+#include "raw_connection.h"
 #include "searchd_bench_util.h"
 
 namespace frb::bench {
 namespace {
 
-using test::SendAll;
-
-int Connect(int port) { return test::ConnectLoopback(port); }
+using test::RawConnection;
 
 // Status code of the response read within `ms`, 0 for none.
-int ReadStatus(int fd, int ms) {
-  std::string out;
-  const auto until = Clock::now() + std::chrono::milliseconds(ms);
-  char buf[4096];
-  while (out.find("\r\n") == std::string::npos) {
-    const int left = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count());
-    pollfd p{fd, POLLIN, 0};
-    if (left <= 0 || ::poll(&p, 1, left) <= 0) break;
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out.rfind("HTTP/1.", 0) == 0 && out.size() > 12 ? std::atoi(out.c_str() + 9) : 0;
-}
+int ReadStatus(RawConnection& c, int ms) { return test::StatusOf(c.Read(ms, "\r\n")); }
 
 // One request on a fresh connection; seconds until the status line, or -1.
 double Probe(int port, const std::string& request) {
   const auto t0 = Clock::now();
-  int fd = Connect(port);
-  if (fd < 0) return -1;
-  SendAll(fd, request);
-  const int status = ReadStatus(fd, 1000);
-  ::close(fd);
+  RawConnection c(port);
+  if (!c.ok()) return -1;
+  c.Send(request);
+  const int status = ReadStatus(c, 1000);
+  c.Close();
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   return status >= 200 && status < 300 ? s : -1;
 }
@@ -90,18 +70,18 @@ struct Server {
 };
 
 void SlowHeads(std::vector<Server>& servers, int slow, double hold_s) {
-  std::vector<int> fds;
+  std::vector<RawConnection> conns;
   for (auto& s : servers)
     for (int i = 0; i < slow; ++i) {
-      int fd = Connect(s.port);
-      if (fd >= 0 && SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n")) fds.push_back(fd);
+      RawConnection c(s.port);
+      if (c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n")) conns.push_back(std::move(c));
     }
   std::printf("slow heads: %zu connections open, held %.0f s, one byte each per 0.5 s\n",
-              fds.size(), hold_s);
+              conns.size(), hold_s);
   std::atomic<bool> done{false};
   std::thread trickle([&] {
     while (!done) {
-      for (int fd : fds) SendAll(fd, "X");
+      for (RawConnection& c : conns) c.Send("X");
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
   });
@@ -118,7 +98,7 @@ void SlowHeads(std::vector<Server>& servers, int slow, double hold_s) {
   }
   done = true;
   trickle.join();
-  for (int fd : fds) ::close(fd);
+  conns.clear();
   for (size_t i = 0; i < servers.size(); ++i)
     std::printf("  %-14s answered within 1 s: %zu of %d (%.1f %%), p50 %.1f ms, p99 %.1f ms\n",
                 servers[i].name.c_str(), lat[i].size(), sent[i],
@@ -135,26 +115,26 @@ int64_t Bodies(const Server& s, int bodies, int mb, const std::string& head, boo
   std::map<int, int> statuses;
   for (int i = 0; i < bodies; ++i)
     t.emplace_back([&] {
-      int fd = Connect(s.port);
-      if (fd < 0) return;
+      RawConnection c(s.port);
+      if (!c.ok()) return;
       const size_t piece_size = 1 << 20;
       std::string piece;
       while (piece.size() < piece_size) piece += filler;
       piece.resize(piece_size);
-      bool ok = SendAll(fd, head);
+      bool ok = c.Send(head);
       if (chunked) {
         char line[32];
         std::snprintf(line, sizeof(line), "%zx\r\n", prefix.size());
-        ok = ok && SendAll(fd, line + prefix + "\r\n");
+        ok = ok && c.Send(line + prefix + "\r\n");
         std::snprintf(line, sizeof(line), "%zx\r\n", piece.size());
-        for (int m = 0; m < mb && ok; ++m) ok = SendAll(fd, line + piece + "\r\n");
-        if (ok) SendAll(fd, "0\r\n\r\n");
+        for (int m = 0; m < mb && ok; ++m) ok = c.Send(line + piece + "\r\n");
+        if (ok) c.Send("0\r\n\r\n");
       } else {
-        ok = ok && SendAll(fd, prefix);
-        for (int m = 0; m < mb && ok; ++m) ok = SendAll(fd, piece);
+        ok = ok && c.Send(prefix);
+        for (int m = 0; m < mb && ok; ++m) ok = c.Send(piece);
       }
-      const int status = ReadStatus(fd, 30000);
-      ::close(fd);
+      const int status = ReadStatus(c, 30000);
+      c.Close();
       std::lock_guard<std::mutex> lock(mu);
       statuses[ok ? status : -status]++;
     });

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "daemon_process.h"
 #include "frb/env.h"
 #include "http_client.h"
+#include "raw_connection.h"
 #include "testutil.h"
 
 namespace frb {
@@ -30,30 +30,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using test::Http;
-
-
-// What the server sent until it closed or `ms` passed.
-std::string ReadFor(int fd, int ms) {
-  std::string out;
-  const auto until = Clock::now() + std::chrono::milliseconds(ms);
-  char buf[4096];
-  for (;;) {
-    const int left = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count());
-    if (left <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, left) <= 0) break;
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
-int StatusOf(const std::string& response) {
-  if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12) return 0;
-  return std::atoi(response.c_str() + 9);
-}
+using test::RawConnection;
+using test::StatusOf;
 
 // Peak resident set of a process (VmHWM), in bytes.
 int64_t PeakRss(pid_t pid) {
@@ -141,18 +119,18 @@ TEST_F(HttpLimitsTest, SlowHeadersHoldNoWorkerOnEitherServer) {
   ASSERT_GT(rebuildd_port_, 0);
   ASSERT_GT(searchd_port_, 0);
   constexpr int kSlow = 200;
-  std::vector<int> slow;
+  std::vector<RawConnection> slow;
   for (int port : {rebuildd_port_, searchd_port_})
     for (int i = 0; i < kSlow; ++i) {
-      int fd = test::ConnectLoopback(port);
-      ASSERT_GE(fd, 0);
-      ASSERT_TRUE(test::SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n"));
-      slow.push_back(fd);
+      RawConnection c(port);
+      ASSERT_TRUE(c.ok());
+      ASSERT_TRUE(c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+      slow.push_back(std::move(c));
     }
   std::atomic<bool> done{false};
   std::thread trickle([&] {
     while (!done) {
-      for (int fd : slow) test::SendAll(fd, "X");
+      for (RawConnection& c : slow) c.Send("X");
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
   });
@@ -168,7 +146,7 @@ TEST_F(HttpLimitsTest, SlowHeadersHoldNoWorkerOnEitherServer) {
   }
   done = true;
   trickle.join();
-  for (int fd : slow) ::close(fd);
+  slow.clear();
   EXPECT_GE(answered * 100, probes * 99) << answered << " of " << probes;
   EXPECT_TRUE(rebuildd->Alive());
   EXPECT_TRUE(searchd->Alive());
@@ -187,11 +165,10 @@ TEST_F(HttpLimitsTest, OversizedHeadsAre431) {
     for (int i = 0; i < 21; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
     EXPECT_EQ(Http(port, "GET", "/healthz", "", many).status, 431);
     // A head that never ends is cut at the limit, not buffered further.
-    int fd = test::ConnectLoopback(port);
-    ASSERT_GE(fd, 0);
-    test::SendAll(fd, "GET /healthz HTTP/1.1\r\nX-Endless: " + std::string(64 * 1024, 'b'));
-    EXPECT_EQ(StatusOf(ReadFor(fd, 2000)), 431);
-    ::close(fd);
+    RawConnection endless(port);
+    ASSERT_TRUE(endless.ok());
+    endless.Send("GET /healthz HTTP/1.1\r\nX-Endless: " + std::string(64 * 1024, 'b'));
+    EXPECT_EQ(StatusOf(endless.Read(2000)), 431);
     EXPECT_EQ(Http(port, "GET", "/healthz", "", "X-Ok: " + std::string(1000, 'a') + "\r\n").status,
               200);
   }
@@ -207,13 +184,12 @@ TEST_F(HttpLimitsTest, BodiesAreCappedAndRefusedEarly) {
   auto searchd = StartSearchd(config);
   ASSERT_TRUE(WaitReady());
   auto head_only = [](int port, const std::string& head) {
-    int fd = test::ConnectLoopback(port);
-    EXPECT_GE(fd, 0);
-    test::SendAll(fd, head);
+    RawConnection c(port);
+    EXPECT_TRUE(c.ok());
+    c.Send(head);
     const auto start = Clock::now();
-    const int status = StatusOf(ReadFor(fd, 1000));
+    const int status = StatusOf(c.Read(1000));
     EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1000));
-    ::close(fd);
     return status;
   };
   EXPECT_EQ(head_only(searchd_port_,
@@ -236,20 +212,18 @@ TEST_F(HttpLimitsTest, BodiesAreCappedAndRefusedEarly) {
 
   // Chunked bodies beyond the cap: 413; an unknown route is 404 unread.
   auto chunked = [](int port, const std::string& path, const std::string& auth, size_t total) {
-    int fd = test::ConnectLoopback(port);
-    EXPECT_GE(fd, 0);
-    test::SendAll(fd, "POST " + path + " HTTP/1.1\r\nHost: x\r\n" + auth +
-                    "Transfer-Encoding: chunked\r\n\r\n");
+    RawConnection c(port);
+    EXPECT_TRUE(c.ok());
+    c.Send("POST " + path + " HTTP/1.1\r\nHost: x\r\n" + auth +
+           "Transfer-Encoding: chunked\r\n\r\n");
     const std::string piece(64 * 1024, ' ');
     char size_line[32];
     std::snprintf(size_line, sizeof(size_line), "%zx\r\n", piece.size());
-    bool sent = test::SendAll(fd, std::string("b\r\n{\"vector\":[\r\n"));
+    bool sent = c.Send("b\r\n{\"vector\":[\r\n");
     for (size_t done = 0; sent && done < total; done += piece.size())
-      sent = test::SendAll(fd, size_line + piece + "\r\n");
-    if (sent) test::SendAll(fd, "0\r\n\r\n");
-    const int status = StatusOf(ReadFor(fd, 5000));
-    ::close(fd);
-    return status;
+      sent = c.Send(size_line + piece + "\r\n");
+    if (sent) c.Send("0\r\n\r\n");
+    return StatusOf(c.Read(5000));
   };
   EXPECT_EQ(chunked(searchd_port_, "/api/v1/indexes/small/search", "", 3 << 20), 413);
   EXPECT_EQ(chunked(searchd_port_, "/api/v1/nowhere", "", 3 << 20), 404);
@@ -267,21 +241,21 @@ TEST_F(HttpLimitsTest, ConnectionsBeyondTheLimitAreRefusedAtOnce) {
   auto rebuildd = StartRebuildd(config);
   auto searchd = StartSearchd(config);
   for (int port : {rebuildd_port_, searchd_port_}) {
-    std::vector<int> held;
+    std::vector<RawConnection> held;
     for (int i = 0; i < 8; ++i) {
-      held.push_back(test::ConnectLoopback(port));
-      ASSERT_GE(held.back(), 0);
+      held.emplace_back(port);
+      ASSERT_TRUE(held.back().ok());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    int extra = test::ConnectLoopback(port);
-    ASSERT_GE(extra, 0);
-    test::SendAll(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    RawConnection extra(port);
+    ASSERT_TRUE(extra.ok());
+    extra.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     const auto start = Clock::now();
-    const std::string answer = ReadFor(extra, 1000);
+    const std::string answer = extra.Read(1000);
     EXPECT_EQ(StatusOf(answer), 503) << answer;
     EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1000));
-    ::close(extra);
-    for (int fd : held) ::close(fd);
+    extra.Close();
+    held.clear();
     int status = 0;
     for (int i = 0; i < 40 && status != 200; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -298,18 +272,17 @@ TEST_F(HttpLimitsTest, RequestTimeoutCoversTheWholeHead) {
   auto rebuildd = StartRebuildd(config);
   auto searchd = StartSearchd(config);
   for (int port : {rebuildd_port_, searchd_port_}) {
-    int fd = test::ConnectLoopback(port);
-    ASSERT_GE(fd, 0);
-    test::SendAll(fd, "GET /healthz HTTP/1.1\r\n");
+    RawConnection c(port);
+    ASSERT_TRUE(c.ok());
+    c.Send("GET /healthz HTTP/1.1\r\n");
     std::string answer;
     const auto start = Clock::now();
     while (Clock::now() - start < std::chrono::seconds(4) && answer.empty()) {
-      test::SendAll(fd, "X");
-      answer = ReadFor(fd, 200);
+      c.Send("X");
+      answer = c.Read(200);
     }
     EXPECT_EQ(StatusOf(answer), 408) << answer;
     EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(2500));
-    ::close(fd);
   }
 }
 
@@ -327,17 +300,16 @@ TEST_F(HttpLimitsTest, FourHundredMegabyteBodiesStayWithinMemoryBound) {
   std::atomic<int> refused{0};
   for (int t = 0; t < 4; ++t) {
     senders.emplace_back([&] {
-      int fd = test::ConnectLoopback(searchd_port_);
-      if (fd < 0) return;
-      test::SendAll(fd, "POST /api/v1/indexes/small/search HTTP/1.1\r\nHost: x\r\n"
-                  "Transfer-Encoding: chunked\r\n\r\nb\r\n{\"vector\":[\r\n");
+      RawConnection c(searchd_port_);
+      if (!c.ok()) return;
+      c.Send("POST /api/v1/indexes/small/search HTTP/1.1\r\nHost: x\r\n"
+             "Transfer-Encoding: chunked\r\n\r\nb\r\n{\"vector\":[\r\n");
       const std::string piece(1 << 20, ' ');
       const std::string chunk = "100000\r\n" + piece + "\r\n";
       bool sent = true;
-      for (int i = 0; i < 100 && sent; ++i) sent = test::SendAll(fd, chunk);
-      if (sent) test::SendAll(fd, "0\r\n\r\n");
-      if (StatusOf(ReadFor(fd, 10000)) == 413 || !sent) refused++;
-      ::close(fd);
+      for (int i = 0; i < 100 && sent; ++i) sent = c.Send(chunk);
+      if (sent) c.Send("0\r\n\r\n");
+      if (StatusOf(c.Read(10000)) == 413 || !sent) refused++;
     });
   }
   for (auto& t : senders) t.join();
@@ -390,11 +362,10 @@ TEST_F(HttpLimitsTest, BracketedIpv6ListenServes) {
                              dir_.Sub("v6.log"), o);
   ASSERT_TRUE(searchd.WaitForLog("listening on", 20)) << searchd.Log();
   EXPECT_NE(searchd.Log().find("[::1]:" + std::to_string(port)), std::string::npos) << searchd.Log();
-  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  test::SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  EXPECT_EQ(StatusOf(ReadFor(fd, 2000)), 200);
-  ::close(fd);
+  RawConnection v6(port, "::1");
+  ASSERT_TRUE(v6.ok());
+  v6.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusOf(v6.Read(2000)), 200);
 }
 
 // The CLI refuses names outside the index-name rule instead of putting them

@@ -10,16 +10,10 @@
 #include <cstring>
 #include <string_view>
 
-#include "http_client.h"
+#include "raw_connection.h"
 
 namespace frb::test {
 namespace {
-
-void Reset(int fd) {
-  linger l{1, 0};  // close with RST: the peer sees a cut, not a clean end
-  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-  ::close(fd);
-}
 
 uint64_t ContentLength(const std::string& head) {
   std::string lower;
@@ -76,8 +70,13 @@ FaultProxy::~FaultProxy() {
   ::shutdown(listen_fd_, SHUT_RDWR);
   acceptor_.join();
   ::close(listen_fd_);
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& t : threads_) t.join();
+  // Joined outside mu_: a connection thread may be waiting for it.
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) t.join();
 }
 
 void FaultProxy::CutAfter(uint64_t bytes, int connections, bool upstream) {
@@ -111,12 +110,10 @@ int FaultProxy::status_for_injection() {
   return fail_status_;
 }
 
-void FaultProxy::Serve(int client) {
-  int server = ConnectLoopback(target_port_);
-  if (server < 0) {
-    ::close(client);
-    return;
-  }
+void FaultProxy::Serve(int client_fd) {
+  RawConnection client = RawConnection::Adopt(client_fd);
+  RawConnection server(target_port_);
+  if (!server.ok()) return;
   // Requests are parsed on the client->server stream only to decide
   // whether to answer one with an injected error; keep-alive is honoured.
   std::string head;
@@ -125,7 +122,7 @@ void FaultProxy::Serve(int client) {
   bool injecting = false;
   uint64_t moved[2] = {0, 0};  // [0] up, [1] down
   char buf[65536];
-  pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+  pollfd fds[2] = {{client.fd(), POLLIN, 0}, {server.fd(), POLLIN, 0}};
   while (!stop_) {
     int n = ::poll(fds, 2, 100);
     if (n <= 0) continue;
@@ -150,10 +147,10 @@ void FaultProxy::Serve(int client) {
       }
       if (cut_at > 0) {
         size_t part = static_cast<size_t>(cut_at - moved[up ? 0 : 1]);
-        SendAll(up ? server : client, std::string_view(buf, part));
+        (up ? server : client).Send(std::string_view(buf, part));
         ++cuts_;
-        Reset(client);
-        Reset(server);
+        client.Reset();
+        server.Reset();
         return;
       }
       if (up) {
@@ -172,7 +169,7 @@ void FaultProxy::Serve(int client) {
             if (body_left > 0) break;
             in_body = false;
             if (injecting) {
-              SendAll(client, ErrorResponse(status_for_injection()));
+              client.Send(ErrorResponse(status_for_injection()));
               ++injected_;
               answered = true;
             }
@@ -200,27 +197,23 @@ void FaultProxy::Serve(int client) {
           for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
           if (!injecting) forward.append(strip_conditions_ ? StripIfHeaders(this_head) : this_head);
           else if (lower.find("100-continue") != std::string::npos)
-            SendAll(client, "HTTP/1.1 100 Continue\r\n\r\n");
+            client.Send("HTTP/1.1 100 Continue\r\n\r\n");
           body_left = ContentLength(this_head);
           in_body = true;
         }
         if (answered) {
-          if (!forward.empty()) SendAll(server, forward);
-          ::close(client);
-          ::close(server);
+          if (!forward.empty()) server.Send(forward);
           return;
         }
-        if (!forward.empty() && !SendAll(server, forward)) done = true;
+        if (!forward.empty() && !server.Send(forward)) done = true;
         moved[0] += g;
       } else {
-        if (!SendAll(client, std::string_view(buf, g))) done = true;
+        if (!client.Send(std::string_view(buf, g))) done = true;
         moved[1] += g;
       }
     }
     if (done) break;
   }
-  ::close(client);
-  ::close(server);
 }
 
 }  // namespace frb::test
