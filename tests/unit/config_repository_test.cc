@@ -71,5 +71,24 @@ TEST(ConfigRepositoryTest, EveryProblemIsReportedWithItsLine) {
   EXPECT_NE(p[4].message.find("did you mean path_style"), std::string::npos) << p[4].message;
 }
 
+TEST(ConfigRepositoryTest, BackupDirMayBeAnS3UrlKeptAsIs) {
+  std::vector<ConfigProblem> p;
+  auto c = Parse("backup_dir: s3://my-backups/faiss/host-a/\n", &p);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->backup_dir, "s3://my-backups/faiss/host-a");  // not resolved as a path
+  ConfigOptions o;
+  o.check_sources = false;
+  auto rel = ParseConfig("data_dir: /tmp/d\nbackup_dir: bk\n" + std::string(kIndex), "/etc/x/c.yaml",
+                         Env::Default(), o, &p);
+  ASSERT_TRUE(rel.ok()) << rel.status().ToString();
+  EXPECT_EQ(rel->backup_dir, "/etc/x/bk");
+  p.clear();
+  auto bad = Parse("backup_dir: s3://B/x\n", &p);
+  EXPECT_FALSE(bad.ok());
+  ASSERT_FALSE(p.empty());
+  EXPECT_NE(p[0].message.find("backup_dir"), std::string::npos) << p[0].message;
+  EXPECT_EQ(p[0].line, 2);
+}
+
 }  // namespace
 }  // namespace frb
