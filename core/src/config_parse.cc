@@ -330,7 +330,7 @@ void ConfigParser::Parse(std::string_view yaml, Config* cfg) {
   ParseServers(*top, cfg);
   if (const Entry* e = top->Find("scheduler")) ParseScheduler(*e, &cfg->scheduler);
   if (const Entry* e = top->Find("repository"))
-    ParseRepository(e->value, file_, &cfg->repository, problems_);
+    ParseRepository(e->value, file_, &cfg->repository, problems_, IsS3Url(cfg->backup_dir));
   IndexConfig defaults;
   if (const Entry* e = top->Find("scrub")) ParseScrub(*e, "scrub", &defaults.scrub);
   if (const Entry* e = top->Find("defaults")) ParseDefaults(*e, &defaults);

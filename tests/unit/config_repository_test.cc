@@ -82,6 +82,14 @@ TEST(ConfigRepositoryTest, BackupDirMayBeAnS3UrlKeptAsIs) {
                          Env::Default(), o, &p);
   ASSERT_TRUE(rel.ok()) << rel.status().ToString();
   EXPECT_EQ(rel->backup_dir, "/etc/x/bk");
+  // A repository: section without url names only the store of s3:// backups.
+  p.clear();
+  auto store_only = Parse("backup_dir: s3://my-backups/h\nrepository:\n  endpoint: http://127.0.0.1:9000\n"
+                          "  path_style: true\n", &p);
+  ASSERT_TRUE(store_only.ok()) << store_only.status().ToString();
+  EXPECT_TRUE(store_only->repository.url.empty());
+  EXPECT_EQ(store_only->repository.endpoint, "http://127.0.0.1:9000");
+  EXPECT_FALSE(Parse("repository:\n  endpoint: http://127.0.0.1:9000\n", &p).ok());
   p.clear();
   auto bad = Parse("backup_dir: s3://B/x\n", &p);
   EXPECT_FALSE(bad.ok());
