@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "progress.h"
 #include "frb/backup.h"
+#include "frb/s3.h"
 #include "frb/env.h"
 #include "frb/repair.h"
 #include "frb/store.h"
@@ -372,6 +373,7 @@ int CmdDisk(const GlobalOptions& g) {
   Json free = Json::MakeObject();
   for (const auto& [key, path] : {std::pair<std::string, std::string>{"data_dir", cfg->data_dir},
                                   {"backup_dir", BackupRoot(*cfg)}}) {
+    if (IsS3Url(path)) continue;  // offsite: no filesystem of ours
     // The backup dir may not exist yet: report the filesystem it will be on.
     std::string p = path;
     while (!env->Exists(p) && p != "/" && p != ".") p = DirName(p);

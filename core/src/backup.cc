@@ -8,15 +8,12 @@
 
 #include <algorithm>
 
+#include "backup_internal.h"
 #include "frb/sha256.h"
 
 namespace frb {
 namespace {
 
-constexpr char kDataSuffix[] = ".faiss.zst";
-constexpr char kManifestSuffix[] = ".backup.json";
-constexpr char kStateSuffix[] = ".state.json";
-constexpr uint64_t kShuffleBlock = 1 << 20;
 constexpr int64_t kStaleStateTempMs = 60 * 1000;
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
@@ -82,7 +79,7 @@ Result<BackupManifest> BackupManifest::Parse(std::string_view text, std::string_
   m.read_mb_per_s = j.GetDouble("read_mb_per_s");
   if (const Json* vm = j.Find("version_manifest")) m.version_manifest = *vm;
   if (VersionStore::CheckVersionId(m.version_id).ok() == false || m.sha256.size() != 64 ||
-      m.compressed_sha256.size() != 64 || m.file != m.version_id + kDataSuffix)
+      m.compressed_sha256.size() != 64 || m.file != m.version_id + kBackupDataSuffix)
     return Corruption(o + ": missing or malformed version, file or checksums");
   if (m.version_manifest.GetString("version") != m.version_id)
     return Corruption(o + ": embeds the manifest of version '" +
@@ -91,11 +88,54 @@ Result<BackupManifest> BackupManifest::Parse(std::string_view text, std::string_
 }
 
 BackupStore::BackupStore(Env* env, const Config& config, const IndexConfig& index)
+    : config_(config), index_(index) {
+  std::string root = BackupRoot(config);
+  if (IsS3Url(root)) {
+    remote_ = true;
+    // Config loading has checked the URL; a bad one fails every call.
+    auto loc = ParseS3Url(root);
+    impl_ = NewS3BackupStore(env, config, index, loc.ok() ? *loc : S3Location{});
+  } else {
+    impl_ = std::make_unique<LocalBackupStore>(env, config, index);
+  }
+}
+BackupStore::~BackupStore() = default;
+
+std::string BackupStore::Dir() const { return impl_->Dir(); }
+std::string BackupStore::DataPath(const std::string& v) const { return impl_->DataPath(v); }
+std::string BackupStore::ManifestPath(const std::string& v) const {
+  return impl_->ManifestPath(v);
+}
+Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::string& version,
+                                       JobControl* control, bool* created) {
+  return impl_->Create(store, version, control, created);
+}
+Result<std::vector<BackupInfo>> BackupStore::List(std::vector<VerifyProblem>* broken) const {
+  return impl_->List(broken);
+}
+Result<BackupInfo> BackupStore::Get(const std::string& version) const {
+  return impl_->Get(version);
+}
+Result<VerifyResult> BackupStore::Verify(const std::string& version, JobControl* control) {
+  return impl_->Verify(version, control);
+}
+Result<Manifest> BackupStore::RestoreFile(const std::string& version, const std::string& dst,
+                                          JobControl* control) {
+  return impl_->RestoreFile(version, dst, control);
+}
+Result<std::vector<RetentionDecision>> BackupStore::Prune(const VersionStore& store, bool dry_run) {
+  FRB_ASSIGN_OR_RETURN(TimeZone tz, Zone());
+  return impl_->Prune(store, dry_run, Policy(), tz);
+}
+
+LocalBackupStore::LocalBackupStore(Env* env, const Config& config, const IndexConfig& index)
     : env_(env), config_(config), index_(index), dir_(JoinPath(BackupRoot(config), index.name)) {}
 
-std::string BackupStore::DataPath(const std::string& v) const { return JoinPath(dir_, v + kDataSuffix); }
-std::string BackupStore::ManifestPath(const std::string& v) const {
-  return JoinPath(dir_, v + kManifestSuffix);
+std::string LocalBackupStore::DataPath(const std::string& v) const {
+  return JoinPath(dir_, v + kBackupDataSuffix);
+}
+std::string LocalBackupStore::ManifestPath(const std::string& v) const {
+  return JoinPath(dir_, v + kBackupManifestSuffix);
 }
 
 RetentionPolicy BackupStore::Policy() const {
@@ -106,7 +146,7 @@ Result<TimeZone> BackupStore::Zone() const {
   return TimeZone::Load(index_.timezone.empty() ? config_.scheduler.timezone : index_.timezone);
 }
 
-Result<BackupInfo> BackupStore::Get(const std::string& version) const {
+Result<BackupInfo> LocalBackupStore::Get(const std::string& version) {
   FRB_RETURN_IF_ERROR(VersionStore::CheckVersionId(version));
   std::string path = ManifestPath(version);
   FRB_ASSIGN_OR_RETURN(FileInfo fi, env_->Stat(path));
@@ -117,21 +157,12 @@ Result<BackupInfo> BackupStore::Get(const std::string& version) const {
   if (info.manifest.version_id != version)
     return Corruption(path + ": describes version '" + info.manifest.version_id + "'");
   // The state file is advisory: a missing or damaged one means "never verified".
-  auto st = ReadFileToString(env_, JoinPath(dir_, version + kStateSuffix));
-  if (st.ok()) {
-    auto j = Json::Parse(*st);
-    if (j.ok() && j->is_object()) {
-      if (j->Find("verified_unix_ms")) info.verified_unix_ms = j->GetInt("verified_unix_ms");
-      if (!j->GetBool("last_ok", true)) {
-        info.failed_verify_unix_ms = j->GetInt("last_unix_ms");
-        info.verify_error = j->GetString("last_error");
-      }
-    }
-  }
+  auto st = ReadFileToString(env_, JoinPath(dir_, version + kBackupStateSuffix));
+  if (st.ok()) ApplyBackupState(*st, &info);
   return info;
 }
 
-Result<std::vector<BackupInfo>> BackupStore::List(std::vector<VerifyProblem>* broken) const {
+Result<std::vector<BackupInfo>> LocalBackupStore::List(std::vector<VerifyProblem>* broken) {
   FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   auto entries = env_->ListDir(dir_);
   if (!entries.ok()) {
@@ -140,8 +171,8 @@ Result<std::vector<BackupInfo>> BackupStore::List(std::vector<VerifyProblem>* br
   }
   std::vector<BackupInfo> out;
   for (const auto& e : *entries) {
-    if (!EndsWith(e, kManifestSuffix)) continue;  // data, state and temp files
-    std::string version = e.substr(0, e.size() - std::string_view(kManifestSuffix).size());
+    if (!EndsWith(e, kBackupManifestSuffix)) continue;  // data, state and temp files
+    std::string version = e.substr(0, e.size() - std::string_view(kBackupManifestSuffix).size());
     auto info = Get(version);
     if (info.ok()) {
       out.push_back(std::move(info).value());
@@ -152,8 +183,8 @@ Result<std::vector<BackupInfo>> BackupStore::List(std::vector<VerifyProblem>* br
   return out;  // zero-padded version ids: lexical order is age order
 }
 
-Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::string& version,
-                                       JobControl* control, bool* created) {
+Result<BackupInfo> LocalBackupStore::Create(const VersionStore& store, const std::string& version,
+                                            JobControl* control, bool* created) {
   *created = false;
   FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   FRB_ASSIGN_OR_RETURN(Manifest vm, store.ReadManifest(version));
@@ -182,7 +213,7 @@ Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::str
   std::string data = DataPath(version);
   std::string tmp = data + ".tmp";
   const BackupConfig& bc = index_.backups;
-  uint64_t shuffle = bc.byte_shuffle ? kShuffleBlock : 0;
+  uint64_t shuffle = bc.byte_shuffle ? kBackupShuffleBlock : 0;
   auto stats = CompressFile(env_, src, tmp, bc.zstd_level, bc.zstd_workers, shuffle, control);
   if (!stats.ok()) {
     (void)env_->RemoveFile(tmp);
@@ -195,26 +226,12 @@ Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::str
   // Replacing an older, different backup of the same id: drop its manifest
   // first so no moment shows the old manifest over the new data.
   (void)env_->RemoveFile(ManifestPath(version));
-  (void)env_->RemoveFile(JoinPath(dir_, version + kStateSuffix));
+  (void)env_->RemoveFile(JoinPath(dir_, version + kBackupStateSuffix));
   Status s = env_->Rename(tmp, data);
   if (s.ok()) s = env_->SyncDir(dir_);
   BackupInfo info;
-  BackupManifest& bm = info.manifest;
-  bm.index_name = index_.name;
-  bm.version_id = version;
-  bm.created_unix_ms = NowUnixMillis();
-  bm.version_created_unix_ms = vm.created_unix_ms;
-  bm.file = version + kDataSuffix;
-  bm.size = stats->raw_bytes;
-  bm.sha256 = stats->raw_sha256;
-  bm.compressed_size = stats->zst_bytes;
-  bm.compressed_sha256 = stats->zst_sha256;
-  bm.zstd_level = bc.zstd_level;
-  bm.zstd_workers = bc.zstd_workers;
-  bm.shuffle_block = shuffle;
-  bm.compress_seconds = stats->seconds;
-  bm.read_mb_per_s = stats->seconds > 0 ? stats->raw_bytes / 1e6 / stats->seconds : 0;
-  bm.version_manifest = vm.ToJson();
+  info.manifest = MakeBackupManifest(index_, version, vm, *stats, shuffle);
+  const BackupManifest& bm = info.manifest;
   if (s.ok()) s = WriteFileAtomic(env_, ManifestPath(version), bm.Serialize());
   if (!s.ok()) {
     // The manifest may already be in place (only the directory fsync after
@@ -237,22 +254,22 @@ Result<BackupInfo> BackupStore::Create(const VersionStore& store, const std::str
   return Get(version);
 }
 
-Status BackupStore::SweepOrphans() {
+Status LocalBackupStore::SweepOrphans() {
   auto entries = env_->ListDir(dir_);
   if (!entries.ok()) return entries.status().code() == Code::kNotFound ? Status::Ok() : entries.status();
   for (const auto& e : *entries) {
     // Our own temp names only: a concurrent Verify's state temp file is not ours.
-    bool temp = e.find(std::string(kDataSuffix) + ".tmp") != std::string::npos ||
-                e.find(std::string(kManifestSuffix) + ".tmp") != std::string::npos;
+    bool temp = e.find(std::string(kBackupDataSuffix) + ".tmp") != std::string::npos ||
+                e.find(std::string(kBackupManifestSuffix) + ".tmp") != std::string::npos;
     bool orphan = false;
-    for (std::string_view suffix : {std::string_view(kDataSuffix), std::string_view(kStateSuffix)})
+    for (std::string_view suffix : {std::string_view(kBackupDataSuffix), std::string_view(kBackupStateSuffix)})
       if (EndsWith(e, suffix)) {
         std::string v = e.substr(0, e.size() - suffix.size());
         orphan = !env_->Exists(ManifestPath(v));
       }
     // A state temp file untouched for a minute is no concurrent Verify's
     // (its write takes milliseconds): a process was killed while writing it.
-    if (e.find(std::string(kStateSuffix) + ".tmp") != std::string::npos) {
+    if (e.find(std::string(kBackupStateSuffix) + ".tmp") != std::string::npos) {
       auto fi = env_->Stat(JoinPath(dir_, e));
       if (fi.ok() && NowUnixMillis() - fi->mtime_ns / 1000000 > kStaleStateTempMs) orphan = true;
     }
@@ -261,26 +278,14 @@ Status BackupStore::SweepOrphans() {
   return Status::Ok();
 }
 
-Status BackupStore::WriteState(const std::string& version, const VerifyResult& r) {
+Status LocalBackupStore::WriteState(const std::string& version, const VerifyResult& r) {
   auto prev = Get(version);
   if (!prev.ok()) return Status::Ok();  // pruned meanwhile, or manifest broken: nothing to record
-  Json j = Json::MakeObject();
-  int64_t now = NowUnixMillis();
-  j["last_unix_ms"] = now;
-  j["last"] = FormatUtcMillis(now);
-  j["last_ok"] = r.ok;
-  if (r.ok) {
-    j["verified_unix_ms"] = now;
-  } else {
-    if (prev->verified_unix_ms) j["verified_unix_ms"] = *prev->verified_unix_ms;
-    std::string err;
-    for (const auto& p : r.problems) err += (err.empty() ? "" : "; ") + p.check + ": " + p.detail;
-    j["last_error"] = err;
-  }
-  return WriteFileAtomic(env_, JoinPath(dir_, version + kStateSuffix), j.Dump(2) + "\n");
+  return WriteFileAtomic(env_, JoinPath(dir_, version + kBackupStateSuffix),
+                         BackupStateText(*prev, r));
 }
 
-Result<VerifyResult> BackupStore::Verify(const std::string& version, JobControl* control) {
+Result<VerifyResult> LocalBackupStore::Verify(const std::string& version, JobControl* control) {
   FRB_RETURN_IF_ERROR(VersionStore::CheckVersionId(version));
   FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   VerifyResult r;
@@ -301,25 +306,7 @@ Result<VerifyResult> BackupStore::Verify(const std::string& version, JobControl*
   if (!fi.ok()) {
     add("missing", fi.status().message());
   } else {
-    if (fi->size != m.compressed_size)
-      add("compressed_size", std::to_string(fi->size) + " bytes, manifest says " +
-                                 std::to_string(m.compressed_size));
-    auto st = DecompressFile(env_, data, "", {.shuffle_block = m.shuffle_block}, control);
-    if (!st.ok()) {
-      if (st.status().code() != Code::kCorruption) return st.status();
-      add("zstd", st.status().message());
-      auto sha = Sha256File(env_, data);
-      if (sha.ok() && *sha != m.compressed_sha256) add("compressed_sha256", "SHA-256 of the file does not match the manifest");
-    } else {
-      if (st->zst_sha256 != m.compressed_sha256)
-        add("compressed_sha256", "SHA-256 of the file does not match the manifest");
-      if (st->raw_bytes != m.size)
-        add("size", "decompresses to " + std::to_string(st->raw_bytes) + " bytes, manifest says " +
-                        std::to_string(m.size));
-      else if (st->raw_sha256 != m.sha256)
-        add("sha256", "SHA-256 of the decompressed index does not match the manifest");
-      r.seconds = st->seconds;
-    }
+    FRB_RETURN_IF_ERROR(CheckCompressedCopy(env_, data, data, m, control, &r));
   }
   r.ok = r.problems.empty();
   // The state file is advisory: a backup dir that is read-only (a snapshot,
@@ -350,7 +337,7 @@ Json BackupInfo::ToJson(const std::optional<std::string>& live,
   return j;
 }
 
-Result<Manifest> BackupStore::RestoreFile(const std::string& version, const std::string& dst,
+Result<Manifest> LocalBackupStore::RestoreFile(const std::string& version, const std::string& dst,
                                           JobControl* control) {
   FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   FRB_ASSIGN_OR_RETURN(BackupInfo info, Get(version));
@@ -375,28 +362,21 @@ Result<Manifest> BackupStore::RestoreFile(const std::string& version, const std:
   return vm;
 }
 
-Result<std::vector<RetentionDecision>> BackupStore::Prune(const VersionStore& store, bool dry_run) {
+Result<std::vector<RetentionDecision>> LocalBackupStore::Prune(const VersionStore& store,
+                                                               bool dry_run,
+                                                               const RetentionPolicy& policy,
+                                                               const TimeZone& zone) {
   FRB_RETURN_IF_ERROR(CheckBackupOwner(env_, dir_, config_.data_dir, false));
   if (!dry_run) FRB_RETURN_IF_ERROR(SweepOrphans());
-  FRB_ASSIGN_OR_RETURN(auto backups, List());
-  FRB_ASSIGN_OR_RETURN(auto live, store.LiveVersion());
-  FRB_ASSIGN_OR_RETURN(auto rollback, store.RollbackVersion());
-  FRB_ASSIGN_OR_RETURN(TimeZone tz, Zone());
-  std::vector<RetentionItem> items;
-  for (const auto& b : backups) {
-    const std::string& v = b.manifest.version_id;
-    items.push_back({v, b.manifest.version_created_unix_ms / 1000, live && *live == v,
-                     rollback && *rollback == v,
-                     b.verified_unix_ms.has_value() && !b.failed_verify_unix_ms.has_value()});
-  }
-  FRB_ASSIGN_OR_RETURN(auto decisions, DecideRetention(std::move(items), Policy(), tz));
+  FRB_ASSIGN_OR_RETURN(auto backups, List(nullptr));
+  FRB_ASSIGN_OR_RETURN(auto decisions, DecideBackupRetention(store, backups, policy, zone));
   if (dry_run) return decisions;
   bool removed = false;
   for (const auto& d : decisions) {
     if (d.keep) continue;
     // Manifest first: from then on the backup is no longer listed.
     FRB_RETURN_IF_ERROR(env_->RemoveFile(ManifestPath(d.id)));
-    (void)env_->RemoveFile(JoinPath(dir_, d.id + kStateSuffix));
+    (void)env_->RemoveFile(JoinPath(dir_, d.id + kBackupStateSuffix));
     Status s = env_->RemoveFile(DataPath(d.id));
     if (!s.ok() && s.code() != Code::kNotFound) return s;
     removed = true;

@@ -3,6 +3,7 @@
 // their own and prune them under their own retention.
 #include <random>
 
+#include "backup_internal.h"
 #include "frb/backup.h"
 
 namespace frb {
@@ -75,7 +76,13 @@ Status CheckBackupOwner(Env* env, const std::string& backup_index_dir, const std
     text = ReadFileToString(env, owner_path);
     if (!text.ok()) return text.status();
   }
-  auto j = Json::Parse(*text);
+  return CheckOwnerRecord(env, *text, owner_path, backup_index_dir, data_dir, claim);
+}
+
+Status CheckOwnerRecord(Env* env, std::string_view text, const std::string& owner_path,
+                        const std::string& backup_index_dir, const std::string& data_dir,
+                        bool claim) {
+  auto j = Json::Parse(text);
   if (!j.ok() || !j->is_object() || j->GetString("data_dir_id").empty())
     return Corruption(owner_path + ": unreadable backup owner record");
   std::string owner = j->GetString("data_dir_id");

@@ -10,6 +10,7 @@
 #include "frb/index_file.h"
 #include "frb/publisher.h"
 #include "frb/rebuild.h"
+#include "frb/s3.h"
 #include "frb/repair.h"
 #include "frb/verify.h"
 #include "frb/sha256.h"
@@ -336,6 +337,15 @@ Result<IndexDiskUsage> MeasureDiskUsage(Env* env, const Config& config, const st
   FRB_ASSIGN_OR_RETURN(auto versions, store.ListVersions());
   u.version_count = versions.size();
   FRB_ASSIGN_OR_RETURN(u.versions, TreeBytes(env, JoinPath(store.IndexDir(), "versions")));
+  if (IsS3Url(BackupRoot(config))) {
+    // Offsite: what the listed backups take in the bucket.
+    const IndexConfig* ic = config.FindIndex(index);
+    if (ic == nullptr) return u;
+    FRB_ASSIGN_OR_RETURN(auto list, BackupStore(env, config, *ic).List());
+    for (const auto& b : list) u.backups += b.manifest.compressed_size;
+    u.backup_count = list.size();
+    return u;
+  }
   std::string bdir = JoinPath(BackupRoot(config), index);
   FRB_ASSIGN_OR_RETURN(u.backups, TreeBytes(env, bdir));
   auto entries = env->ListDir(bdir);

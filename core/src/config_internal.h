@@ -33,8 +33,11 @@ void ParseYaml(std::string_view yaml, const std::string& file,
                const std::string& base_dir, Env* env,
                const ConfigOptions& options, Config* cfg,
                std::vector<ConfigProblem>* problems);
-// Defined in config_repository.cc: the top-level `repository:` section.
+// Defined in config_repository.cc: the top-level `repository:` section;
+// `url_optional` when backup_dir is s3:// (the section may then only name
+// the store of the backups).
 void ParseRepository(const YAML::Node& node, const std::string& file, RepositoryConfig* out,
-                     std::vector<ConfigProblem>* problems);
+                     std::vector<ConfigProblem>* problems,
+                     bool url_optional = false);
 }  // namespace config_internal
 }  // namespace frb

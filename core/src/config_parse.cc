@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "config_parser.h"
+#include "frb/s3.h"
 #include "frb/host_port.h"
 #include "frb/timezone.h"
 
@@ -315,13 +316,21 @@ void ConfigParser::Parse(std::string_view yaml, Config* cfg) {
   if (!top) return;
 
   Path(*top, "data_dir", "", false, &cfg->data_dir);
-  if (!Path(*top, "backup_dir", "", false, &cfg->backup_dir)) {
+  if (!String(*top, "backup_dir", "", false, &cfg->backup_dir)) {
     cfg->backup_dir = JoinPath(cfg->data_dir, "backups");
+  } else if (IsS3Url(cfg->backup_dir)) {
+    // Offsite backups: an object-storage prefix, not a path to resolve.
+    if (auto loc = ParseS3Url(cfg->backup_dir); !loc.ok())
+      Add(ValueLoc(*top->Find("backup_dir")), "backup_dir: " + loc.status().message());
+    else
+      cfg->backup_dir = loc->ToUrl();
+  } else {
+    cfg->backup_dir = Resolve(cfg->backup_dir);
   }
   ParseServers(*top, cfg);
   if (const Entry* e = top->Find("scheduler")) ParseScheduler(*e, &cfg->scheduler);
   if (const Entry* e = top->Find("repository"))
-    ParseRepository(e->value, file_, &cfg->repository, problems_);
+    ParseRepository(e->value, file_, &cfg->repository, problems_, IsS3Url(cfg->backup_dir));
   IndexConfig defaults;
   if (const Entry* e = top->Find("scrub")) ParseScrub(*e, "scrub", &defaults.scrub);
   if (const Entry* e = top->Find("defaults")) ParseDefaults(*e, &defaults);

@@ -41,7 +41,7 @@ class SectionParser {
 }  // namespace
 
 void ParseRepository(const YAML::Node& node, const std::string& file, RepositoryConfig* out,
-                     std::vector<ConfigProblem>* problems) {
+                     std::vector<ConfigProblem>* problems, bool url_optional) {
   SectionParser p(file, problems);
   if (node.IsNull()) return;
   if (!node.IsMap()) {
@@ -98,7 +98,8 @@ void ParseRepository(const YAML::Node& node, const std::string& file, Repository
       (key == "grace" ? out->grace : out->interval) = *d;
     }
   }
-  if (out->url.empty() && node.size() > 0 && !node["url"])
+  // Without url the section may still name the store of an s3:// backup_dir.
+  if (out->url.empty() && node.size() > 0 && !node["url"] && !url_optional)
     p.Add(node, "url: required (s3://BUCKET[/PREFIX])");
 }
 

@@ -4,6 +4,7 @@
 
 #include <ctime>
 #include <limits>
+#include <optional>
 
 #include "frb/backup.h"
 #include "frb/build_info.h"
@@ -15,6 +16,8 @@
 
 namespace frb::rebuildd {
 namespace {
+
+constexpr int64_t kRemoteBackupsTtlMs = 60 * 1000;
 
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
@@ -152,6 +155,7 @@ void DaemonMetrics::RecordRepositorySync(const std::string& index, bool ok,
 
 void DaemonMetrics::RecordOutcome(const std::string& kind, const JobOutcome& out) {
   std::lock_guard<std::mutex> lock(mu_);
+  remote_backups_.clear();  // any job may have added, pruned or verified backups
   if ((kind == "restore" || kind == "rollback") && out.stage == Stage::kDone)
     rollbacks_.Add({{"index", out.index}}).Increment();
   if (kind == "verify" || kind == "scrub") {
@@ -261,7 +265,22 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
     }
     for (const char* r : {"done", "failed", "validation_failed", "cancelled", "timed_out", "busy"})
       builds_.Add({{"index", ic.name}, {"result", r}});
-    if (auto backups = BackupStore(env, config, ic).List(); backups.ok()) {
+    BackupStore store(env, config, ic);
+    std::optional<std::vector<BackupInfo>> backups;
+    if (store.remote()) {
+      RemoteBackups& cached = remote_backups_[ic.name];
+      int64_t now = NowUnixMillis();
+      if (cached.listed_unix_ms == 0 || now - cached.listed_unix_ms >= kRemoteBackupsTtlMs) {
+        auto list = store.List();
+        cached.listed_unix_ms = now;
+        cached.ok = list.ok();
+        if (list.ok()) cached.list = std::move(list).value();
+      }
+      if (cached.ok) backups = cached.list;
+    } else if (auto list = store.List(); list.ok()) {
+      backups = std::move(list).value();
+    }
+    if (backups) {
       uint64_t bytes = 0;
       for (const auto& b : *backups) {
         bytes += b.manifest.compressed_size;

@@ -13,7 +13,9 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
+#include "frb/backup.h"
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/manifest.h"
@@ -82,6 +84,14 @@ class DaemonMetrics {
   // Failed verifications already counted: "index/version/unix_ms".
   std::set<std::string> counted_verify_failures_;
   std::map<std::string, std::unique_ptr<Manifest>> manifests_;  // key: index/version
+  // Offsite (s3://) backup listings by index: a listing is many requests,
+  // so one serves the scrapes of a minute, or until a job ends.
+  struct RemoteBackups {
+    int64_t listed_unix_ms = 0;
+    bool ok = false;
+    std::vector<BackupInfo> list;
+  };
+  std::map<std::string, RemoteBackups> remote_backups_;
 };
 
 }  // namespace frb::rebuildd

@@ -71,5 +71,32 @@ TEST(ConfigRepositoryTest, EveryProblemIsReportedWithItsLine) {
   EXPECT_NE(p[4].message.find("did you mean path_style"), std::string::npos) << p[4].message;
 }
 
+TEST(ConfigRepositoryTest, BackupDirMayBeAnS3UrlKeptAsIs) {
+  std::vector<ConfigProblem> p;
+  auto c = Parse("backup_dir: s3://my-backups/faiss/host-a/\n", &p);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->backup_dir, "s3://my-backups/faiss/host-a");  // not resolved as a path
+  ConfigOptions o;
+  o.check_sources = false;
+  auto rel = ParseConfig("data_dir: /tmp/d\nbackup_dir: bk\n" + std::string(kIndex), "/etc/x/c.yaml",
+                         Env::Default(), o, &p);
+  ASSERT_TRUE(rel.ok()) << rel.status().ToString();
+  EXPECT_EQ(rel->backup_dir, "/etc/x/bk");
+  // A repository: section without url names only the store of s3:// backups.
+  p.clear();
+  auto store_only = Parse("backup_dir: s3://my-backups/h\nrepository:\n  endpoint: http://127.0.0.1:9000\n"
+                          "  path_style: true\n", &p);
+  ASSERT_TRUE(store_only.ok()) << store_only.status().ToString();
+  EXPECT_TRUE(store_only->repository.url.empty());
+  EXPECT_EQ(store_only->repository.endpoint, "http://127.0.0.1:9000");
+  EXPECT_FALSE(Parse("repository:\n  endpoint: http://127.0.0.1:9000\n", &p).ok());
+  p.clear();
+  auto bad = Parse("backup_dir: s3://B/x\n", &p);
+  EXPECT_FALSE(bad.ok());
+  ASSERT_FALSE(p.empty());
+  EXPECT_NE(p[0].message.find("backup_dir"), std::string::npos) << p[0].message;
+  EXPECT_EQ(p[0].line, 2);
+}
+
 }  // namespace
 }  // namespace frb

@@ -7,10 +7,15 @@
 //                             only once its manifest does)
 //     <version>.state.json    mutable: last verify time and result
 //     OWNER                   the data dir these backups belong to
+//
+// With backup_dir: s3://BUCKET/PREFIX the same names are objects under
+// PREFIX/<index>/, compressed in a local spool (<data_dir>/backup-spool)
+// first and uploaded data first, manifest last.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -110,15 +115,25 @@ struct DecompressOptions {
 Result<CodecStats> DecompressFile(Env* env, const std::string& src, const std::string& dst,
                                   const DecompressOptions& opts, JobControl* control);
 
-// Thread-compatible; callers hold the index's VersionStore lock for Create,
-// Prune and restores. List and Verify are safe without it.
+// The backups of one index, in a directory or, when backup_dir is an
+// s3://BUCKET/PREFIX URL, in object storage (same layout, one object per
+// file; docs/architecture.md). Thread-compatible; callers hold the index's
+// VersionStore lock for Create, Prune and restores. List and Verify are
+// safe without it.
 class BackupStore {
  public:
   BackupStore(Env* env, const Config& config, const IndexConfig& index);
+  ~BackupStore();
+  BackupStore(const BackupStore&) = delete;
+  BackupStore& operator=(const BackupStore&) = delete;
 
-  std::string Dir() const { return dir_; }
+  // The directory, or s3://BUCKET/PREFIX/<index>; the data and manifest
+  // "paths" are object URLs then (for messages).
+  std::string Dir() const;
   std::string DataPath(const std::string& version) const;
   std::string ManifestPath(const std::string& version) const;
+  // True when the backups are in object storage.
+  bool remote() const { return remote_; }
 
   // Backs up `version` from `store` unless a backup of it with the same
   // checksum exists (then returns that one, *created = false). Checks free
@@ -144,15 +159,13 @@ class BackupStore {
   // Days and weeks of retention: the index's zone, else scheduler.timezone.
   Result<TimeZone> Zone() const;
 
+  class Impl;  // a directory or an object-storage prefix (backup_internal.h)
+
  private:
-  Status WriteState(const std::string& version, const VerifyResult& r);
-  // Removes what a crash or a full disk left: temp files and data files
-  // whose manifest was never written. Lock held.
-  Status SweepOrphans();
-  Env* env_;
   const Config& config_;
   const IndexConfig& index_;
-  std::string dir_;
+  bool remote_ = false;
+  std::unique_ptr<Impl> impl_;
 };
 
 // <config.backup_dir or data_dir/backups>.
