@@ -3,6 +3,7 @@
 // backup list/create and restore.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "cli.h"
@@ -227,6 +228,36 @@ int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait,
     return kExitOk;
   }
   auto out = FollowJob(g, *c, *id, "rebuilding '" + name + "'", &rc);
+  if (!out) return rc;
+  return ReportOutcome(g, *out);
+}
+
+int CmdApplyRemote(const GlobalOptions& g, const std::string& name, const DeltaFiles& files,
+                   bool wait) {
+  int rc = kExitOk;
+  if (BadName(name, &rc)) return rc;
+  auto c = OpenOrFail(g, &rc);
+  if (!c) return rc;
+  // The daemon reads the files itself: absolute paths, so its working
+  // directory does not matter.
+  Json body(Json::Object{{"trigger", "cli"}});
+  auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    auto a = std::filesystem::absolute(p, ec);
+    return ec ? p : a.string();
+  };
+  if (!files.upserts.empty()) body["upserts"] = absolute(files.upserts);
+  if (!files.ids.empty()) body["ids"] = absolute(files.ids);
+  if (!files.deletes.empty()) body["deletes"] = absolute(files.deletes);
+  auto id = Enqueue(*c, IndexPath(name, "/deltas"), body.Dump(), &rc);
+  if (!id) return rc;
+  if (!wait) {
+    if (g.json) PrintJson(Json(Json::Object{{"job_id", *id}, {"index", name}}));
+    else std::printf("delta logged, queued job %s for '%s'; follow it with: faiss-rebuild jobs "
+                     "show %s\n", id->c_str(), name.c_str(), id->c_str());
+    return kExitOk;
+  }
+  auto out = FollowJob(g, *c, *id, "applying deltas to '" + name + "'", &rc);
   if (!out) return rc;
   return ReportOutcome(g, *out);
 }
