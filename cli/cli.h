@@ -10,9 +10,6 @@
 
 namespace frb {
 struct JobOutcome;
-struct DeltaData;
-struct IndexConfig;
-class Env;
 }
 
 namespace frb::cli {
@@ -59,8 +56,6 @@ struct DeltaFiles {
   std::string ids;      // int64 .npy, one per upsert
   std::string deletes;  // int64 .npy
 };
-// Reads and checks them (sizes, dimension, unique ids) into a delta.
-Result<DeltaData> ReadDeltaFiles(Env* env, const IndexConfig& index, const DeltaFiles& files);
 // cmd_delta.cc: logs the delta, then applies it (`apply --local`).
 int CmdApplyLocal(const GlobalOptions& g, const std::string& name, const DeltaFiles& files);
 // cmd_remote.cc: POST /api/v1/indexes/NAME/deltas (the daemon logs the

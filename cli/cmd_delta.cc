@@ -12,37 +12,13 @@
 
 namespace frb::cli {
 
-Result<DeltaData> ReadDeltaFiles(Env* env, const IndexConfig& index, const DeltaFiles& files) {
-  DeltaData d;
-  d.record.dim = index.dimension;
-  if (files.upserts.empty() != files.ids.empty())
-    return InvalidArgument("--upserts and --ids go together: one id per upserted vector");
-  if (files.upserts.empty() && files.deletes.empty())
-    return InvalidArgument("nothing to apply: give --upserts with --ids, or --deletes");
-  if (!files.upserts.empty()) {
-    FRB_ASSIGN_OR_RETURN(auto vs, VectorSource::Open(env, files.upserts, SourceFormat::kNpy,
-                                                     index.dimension));
-    d.vectors.resize(static_cast<size_t>(vs->count()) * vs->dim());
-    FRB_RETURN_IF_ERROR(vs->Read(0, vs->count(), d.vectors.data()));
-    FRB_ASSIGN_OR_RETURN(d.upsert_ids,
-                         ReadCheckedIds(env, files.ids, vs->count(), files.upserts));
-    d.record.origin = files.upserts + " " + files.ids;
-  }
-  if (!files.deletes.empty()) {
-    FRB_ASSIGN_OR_RETURN(d.delete_ids, ReadIdsFile(env, files.deletes));
-    FRB_RETURN_IF_ERROR(CheckIds(d.delete_ids, files.deletes));
-    d.record.origin += (d.record.origin.empty() ? "" : " ") + files.deletes;
-  }
-  return d;
-}
-
 int CmdApplyLocal(const GlobalOptions& g, const std::string& name, const DeltaFiles& files) {
   auto cfg = LoadCliConfig(g);
   if (!cfg.ok()) return Fail(cfg.status());
   const IndexConfig* index = cfg->FindIndex(name);
   if (index == nullptr) return Fail(kExitError, "no index named '" + name + "' in " + cfg->path);
   Env* env = Env::Default();
-  auto data = ReadDeltaFiles(env, *index, files);
+  auto data = ReadDeltaInput(env, *index, files.upserts, files.ids, files.deletes);
   if (!data.ok()) return Fail(data.status());
   VersionStore store(env, cfg->data_dir, name);
   DeltaLog log(env, store.IndexDir());

@@ -249,8 +249,19 @@ int CmdApplyRemote(const GlobalOptions& g, const std::string& name, const DeltaF
   if (!files.upserts.empty()) body["upserts"] = absolute(files.upserts);
   if (!files.ids.empty()) body["ids"] = absolute(files.ids);
   if (!files.deletes.empty()) body["deletes"] = absolute(files.deletes);
-  auto id = Enqueue(*c, IndexPath(name, "/deltas"), body.Dump(), &rc);
-  if (!id) return rc;
+  auto r = CallOrFail(*c, "POST", IndexPath(name, "/deltas"), &rc, body.Dump());
+  if (!r) return rc;
+  if (!r->ok()) return Fail(kExitError, r->Error());
+  std::optional<std::string> id;
+  if (const Json* j = r->json.Find("job_id"); j && j->is_string()) id = j->as_string();
+  if (!id) {
+    // Logged, but the index is busy: the daemon queues the job later.
+    if (g.json) PrintJson(r->json);
+    else std::printf("delta %lld logged for '%s'; %s\n",
+                     static_cast<long long>(r->json.GetInt("seq")), name.c_str(),
+                     r->json.GetString("pending").c_str());
+    return kExitOk;
+  }
   if (!wait) {
     if (g.json) PrintJson(Json(Json::Object{{"job_id", *id}, {"index", name}}));
     else std::printf("delta logged, queued job %s for '%s'; follow it with: faiss-rebuild jobs "

@@ -9,6 +9,7 @@
 #include "frb/ids.h"
 #include "frb/manifest.h"
 #include "frb/sha256.h"
+#include "frb/source.h"
 
 namespace frb {
 namespace {
@@ -58,6 +59,30 @@ int64_t ParseInt(const std::string& text) {
 }
 
 }  // namespace
+
+Result<DeltaData> ReadDeltaInput(Env* env, const IndexConfig& index, const std::string& upserts,
+                                 const std::string& ids, const std::string& deletes) {
+  DeltaData d;
+  d.record.dim = index.dimension;
+  if (upserts.empty() != ids.empty())
+    return InvalidArgument("upserts and ids go together: one id per upserted vector");
+  if (upserts.empty() && deletes.empty())
+    return InvalidArgument("nothing to apply: give upserts with ids, or deletes");
+  if (!upserts.empty()) {
+    FRB_ASSIGN_OR_RETURN(auto vs, VectorSource::Open(env, upserts, SourceFormat::kNpy,
+                                                     index.dimension));
+    d.vectors.resize(static_cast<size_t>(vs->count()) * vs->dim());
+    FRB_RETURN_IF_ERROR(vs->Read(0, vs->count(), d.vectors.data()));
+    FRB_ASSIGN_OR_RETURN(d.upsert_ids, ReadCheckedIds(env, ids, vs->count(), upserts));
+    d.record.origin = upserts + " " + ids;
+  }
+  if (!deletes.empty()) {
+    FRB_ASSIGN_OR_RETURN(d.delete_ids, ReadIdsFile(env, deletes));
+    FRB_RETURN_IF_ERROR(CheckIds(d.delete_ids, deletes));
+    d.record.origin += (d.record.origin.empty() ? "" : " ") + deletes;
+  }
+  return d;
+}
 
 Json DeltaRecord::ToJson() const {
   Json j = Json::MakeObject();

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "frb/config.h"
 #include "frb/env.h"
 #include "frb/json.h"
 #include "frb/status.h"
@@ -43,6 +44,12 @@ struct DeltaData {
   std::vector<int64_t> upsert_ids;  // record.upserts
   std::vector<int64_t> delete_ids;  // record.deletes
 };
+
+// Reads the input files of a delta for `index`: `upserts` (float32 .npy of
+// its dimension) with `ids` (int64 .npy, one per upsert), and/or `deletes`
+// (int64 .npy); "" = absent. Errors name the file and the problem.
+Result<DeltaData> ReadDeltaInput(Env* env, const IndexConfig& index, const std::string& upserts,
+                                 const std::string& ids, const std::string& deletes);
 
 // Thread-safe and process-safe: writers and listers take deltas/.lock.
 class DeltaLog {
