@@ -181,8 +181,6 @@ Status DeltaLog::Quarantine(const std::string& name, const std::string& why,
   if (warnings != nullptr)
     warnings->push_back("delta record " + JoinPath(dir_, name) + " quarantined to " + to +
                         ", never applied: " + why);
-  std::fprintf(stderr, "faiss-rebuild: delta record %s quarantined: %s\n", name.c_str(),
-               why.c_str());
   return Status::Ok();
 }
 

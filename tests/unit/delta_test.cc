@@ -16,6 +16,7 @@
 
 #include "frb/delta_log.h"
 #include "frb/ids.h"
+#include "frb/sha256.h"
 #include "frb/store.h"
 #include "synth.h"
 #include "testutil.h"
@@ -130,7 +131,43 @@ TEST(IdsTest, CountMustMatchRowsAndDtypeInt64) {
   EXPECT_NE(bad.status().message().find("int64"), std::string::npos) << bad.status().message();
 }
 
+TEST(IdsTest, ConfigValidateReportsBadIdsFileWithLineAndColumn) {
+  test::TempDir dir;
+  ASSERT_TRUE(synth::WriteNpy(Env::Default(), dir.Sub("v.npy"), 4, 8, 1).ok());
+  WriteIds(dir.Sub("ids.npy"), {1, 2, 2, 3});
+  std::string yaml = "data_dir: " + dir.Sub("data") +
+                     "\nindexes:\n"
+                     "  - name: a\n"
+                     "    source: { path: " + dir.Sub("v.npy") + ", ids: " + dir.Sub("ids.npy") +
+                     ", deltas_through: 4 }\n"
+                     "    dimension: 8\n"
+                     "    factory: Flat\n"
+                     "    deltas: { on_unsupported: sometimes }\n";
+  std::vector<ConfigProblem> problems;
+  auto cfg = ParseConfig(yaml, "c.yaml", Env::Default(), {}, &problems);
+  ASSERT_FALSE(cfg.ok());
+  ASSERT_EQ(problems.size(), 2u) << cfg.status().message();
+  const ConfigProblem* ids = nullptr;
+  const ConfigProblem* deltas = nullptr;
+  for (const auto& p : problems) (p.line == 4 ? ids : deltas) = &p;
+  ASSERT_NE(ids, nullptr) << cfg.status().message();
+  ASSERT_NE(deltas, nullptr) << cfg.status().message();
+  EXPECT_GT(ids->column, 1);
+  EXPECT_NE(ids->message.find("source.ids: " + dir.Sub("ids.npy") + ": duplicate id 2"),
+            std::string::npos) << ids->message;
+  EXPECT_EQ(deltas->line, 7);
+  EXPECT_NE(deltas->message.find("deltas.on_unsupported"), std::string::npos);
+  WriteIds(dir.Sub("ids.npy"), {1, 2, 3, 4});
+  yaml.replace(yaml.find("sometimes"), 9, "rebuild");
+  cfg = ParseConfig(yaml, "c.yaml", Env::Default());
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  EXPECT_EQ(cfg->indexes[0].source_ids_path, dir.Sub("ids.npy"));
+  EXPECT_EQ(cfg->indexes[0].source_deltas_through, 4);
+  EXPECT_EQ(cfg->indexes[0].deltas_on_unsupported, "rebuild");
+}
+
 TEST_F(DeltaTest, FullBuildLabelsVectorsWithSourceIds) {
+  index().validation.max_size_change = 0;  // each factory replaces the last
   for (std::string factory : {"IVF64,Flat", "Flat", "HNSW16"}) {
     index().factory = factory;
     if (factory != "IVF64,Flat") index().search.clear();
