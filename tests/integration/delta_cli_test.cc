@@ -45,7 +45,7 @@ class DeltaCliTest : public ::testing::Test {
     WriteIds(dir_.Sub("ids.npy"), ids);
     config_ = dir_.Sub("config.yaml");
     test::WriteText(config_, "data_dir: " + dir_.Sub("data") +
-                                 "\nhttp: { listen: \"127.0.0.1:0\" }\n"
+                                 "\n"
                                  "indexes:\n"
                                  "  - name: c\n"
                                  "    source: { path: " + src + ", ids: " + dir_.Sub("ids.npy") +
