@@ -50,6 +50,18 @@ std::string HumanDuration(double seconds);
 std::string HumanBytes(uint64_t bytes);
 
 // Commands.
+// The input files of `apply`.
+struct DeltaFiles {
+  std::string upserts;  // float32 .npy (count, dim)
+  std::string ids;      // int64 .npy, one per upsert
+  std::string deletes;  // int64 .npy
+};
+// cmd_delta.cc: logs the delta, then applies it (`apply --local`).
+int CmdApplyLocal(const GlobalOptions& g, const std::string& name, const DeltaFiles& files);
+// cmd_remote.cc: POST /api/v1/indexes/NAME/deltas (the daemon logs the
+// files, then queues the job); with `wait` follows it like `rebuild --wait`.
+int CmdApplyRemote(const GlobalOptions& g, const std::string& name, const DeltaFiles& files,
+                   bool wait);
 int CmdConfigValidate(const GlobalOptions& g, const std::string& file);
 int CmdConfigGenerate();
 int CmdRebuildLocal(const GlobalOptions& g, const std::string& name, bool force);

@@ -3,6 +3,7 @@
 // backup list/create and restore.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "cli.h"
@@ -227,6 +228,47 @@ int CmdRebuildRemote(const GlobalOptions& g, const std::string& name, bool wait,
     return kExitOk;
   }
   auto out = FollowJob(g, *c, *id, "rebuilding '" + name + "'", &rc);
+  if (!out) return rc;
+  return ReportOutcome(g, *out);
+}
+
+int CmdApplyRemote(const GlobalOptions& g, const std::string& name, const DeltaFiles& files,
+                   bool wait) {
+  int rc = kExitOk;
+  if (BadName(name, &rc)) return rc;
+  auto c = OpenOrFail(g, &rc);
+  if (!c) return rc;
+  // The daemon reads the files itself: absolute paths, so its working
+  // directory does not matter.
+  Json body(Json::Object{{"trigger", "cli"}});
+  auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    auto a = std::filesystem::absolute(p, ec);
+    return ec ? p : a.string();
+  };
+  if (!files.upserts.empty()) body["upserts"] = absolute(files.upserts);
+  if (!files.ids.empty()) body["ids"] = absolute(files.ids);
+  if (!files.deletes.empty()) body["deletes"] = absolute(files.deletes);
+  auto r = CallOrFail(*c, "POST", IndexPath(name, "/deltas"), &rc, body.Dump());
+  if (!r) return rc;
+  if (!r->ok()) return Fail(kExitError, r->Error());
+  std::optional<std::string> id;
+  if (const Json* j = r->json.Find("job_id"); j && j->is_string()) id = j->as_string();
+  if (!id) {
+    // Logged, but the index is busy: the daemon queues the job later.
+    if (g.json) PrintJson(r->json);
+    else std::printf("delta %lld logged for '%s'; %s\n",
+                     static_cast<long long>(r->json.GetInt("seq")), name.c_str(),
+                     r->json.GetString("pending").c_str());
+    return kExitOk;
+  }
+  if (!wait) {
+    if (g.json) PrintJson(Json(Json::Object{{"job_id", *id}, {"index", name}}));
+    else std::printf("delta logged, queued job %s for '%s'; follow it with: faiss-rebuild jobs "
+                     "show %s\n", id->c_str(), name.c_str(), id->c_str());
+    return kExitOk;
+  }
+  auto out = FollowJob(g, *c, *id, "applying deltas to '" + name + "'", &rc);
   if (!out) return rc;
   return ReportOutcome(g, *out);
 }

@@ -60,6 +60,17 @@ int main(int argc, char** argv) {
     rc = g.local ? CmdRebuildLocal(g, name, force) : CmdRebuildRemote(g, name, wait, force);
   });
 
+  DeltaFiles delta;
+  auto* apply = app.add_subcommand("apply", "apply upserts and deletes as a delta version");
+  apply->add_option("name", name, "index name")->required();
+  apply->add_option("--upserts", delta.upserts, "float32 .npy of vectors to add or replace");
+  apply->add_option("--ids", delta.ids, "int64 .npy: the id of each upserted vector");
+  apply->add_option("--deletes", delta.deletes, "int64 .npy of ids to delete");
+  apply->callback([&] {
+    rc = g.local ? CmdApplyLocal(g, name, delta) : CmdApplyRemote(g, name, delta, wait);
+  });
+  apply->add_flag("--wait", wait, "follow the job until it ends (always true with --local)");
+
   auto* status = app.add_subcommand("status", "live version, last job and next run per index");
   status->add_option("name", name, "index name (default: all)");
   status->callback([&] { rc = g.local ? CmdStatusLocal(g, name) : CmdStatusRemote(g, name); });

@@ -2,6 +2,8 @@
 
 #include <faiss/Clustering.h>
 #include <faiss/Index.h>
+#include <faiss/IVFlib.h>
+#include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
@@ -95,7 +97,8 @@ ScopedFaissInterrupt::~ScopedFaissInterrupt() { tls_control = previous_; }
 Result<BuildResult> Builder::Build(const IndexConfig& cfg,
                                    const VectorSource& source,
                                    const std::string& out_path,
-                                   JobControl& control) {
+                                   JobControl& control,
+                                   const std::vector<int64_t>* ids) {
   ScopedFaissInterrupt interrupt(&control);
   ScopedOmpThreads threads(cfg.threads);
   const int d = source.dim();
@@ -110,6 +113,19 @@ Result<BuildResult> Builder::Build(const IndexConfig& cfg,
   FRB_RETURN_IF_ERROR(CallFaiss("index_factory('" + cfg.factory + "')", [&] {
     index.reset(faiss::index_factory(d, cfg.factory.c_str(), ToFaissMetric(cfg.metric)));
   }));
+  if (ids != nullptr && static_cast<int64_t>(ids->size()) != count)
+    return InvalidArgument("index '" + cfg.name + "': " + std::to_string(ids->size()) +
+                           " ids for " + std::to_string(count) + " vectors");
+  // Flat, HNSW and the like number rows themselves; an id map carries ours.
+  if (ids != nullptr && faiss::ivflib::try_extract_index_ivf(index.get()) == nullptr &&
+      dynamic_cast<faiss::IndexIDMap*>(index.get()) == nullptr) {
+    auto mapped = std::make_unique<faiss::IndexIDMap2>(index.get());
+    index.release();
+    mapped->own_fields = true;
+    index = std::move(mapped);
+  }
+  const faiss::Index::idx_t* xids =
+      ids != nullptr ? reinterpret_cast<const faiss::Index::idx_t*>(ids->data()) : nullptr;
 
   control.EnterStage(Stage::kTraining);
   if (!index->is_trained) {
@@ -179,8 +195,8 @@ Result<BuildResult> Builder::Build(const IndexConfig& cfg,
       FRB_RETURN_IF_ERROR(source.Read(begin, n, buf.data()));
       source.Release(begin, n);
       FRB_RETURN_IF_ERROR(CallFaiss("add", [&] {
-        ivf->add_core(static_cast<faiss::Index::idx_t>(n), buf.data(), nullptr,
-                      assign.data() + begin);
+        ivf->add_core(static_cast<faiss::Index::idx_t>(n), buf.data(),
+                      xids != nullptr ? xids + begin : nullptr, assign.data() + begin);
       }, &control));
     }
   } else {
@@ -190,7 +206,10 @@ Result<BuildResult> Builder::Build(const IndexConfig& cfg,
       FRB_RETURN_IF_ERROR(source.Read(begin, n, buf.data()));
       source.Release(begin, n);
       FRB_RETURN_IF_ERROR(CallFaiss("add", [&] {
-        index->add(static_cast<faiss::Index::idx_t>(n), buf.data());
+        if (xids != nullptr)
+          index->add_with_ids(static_cast<faiss::Index::idx_t>(n), buf.data(), xids + begin);
+        else
+          index->add(static_cast<faiss::Index::idx_t>(n), buf.data());
       }, &control));
       control.SetWork(static_cast<double>(begin + n), static_cast<double>(count), "vectors");
     }

@@ -22,6 +22,10 @@ namespace config_internal {
 std::string CheckFactory(int dim, Metric metric, const std::string& factory,
                          const std::map<std::string, double>& search,
                          std::map<std::string, std::string>* param_errors);
+// "" when `ids_path` is an int64 .npy with one unique id per row of the
+// source at `source_path`, else the problem.
+std::string CheckIdsFile(Env* env, const std::string& ids_path, const std::string& source_path,
+                         SourceFormat format, int dim);
 std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
                         int dim);
 bool IsValidIndexName(std::string_view name);

@@ -18,8 +18,10 @@ constexpr std::string_view kIndexKeys[] = {
     "name",         "source",    "dimension",     "metric",     "factory",
     "train_sample", "add_batch", "search",        "schedule",   "timezone",
     "timeout",      "threads",   "keep_versions", "validation", "backups",
-    "scrub",        "lock_wait",    "memory_admission", "tune"};
-constexpr std::string_view kSourceKeys[] = {"path", "format"};
+    "scrub",        "lock_wait",    "memory_admission", "tune",
+    "deltas"};
+constexpr std::string_view kDeltaKeys[] = {"on_unsupported"};
+constexpr std::string_view kSourceKeys[] = {"path", "format", "ids", "deltas_through"};
 
 // The FAISS ParameterSpace names the validator and searchd apply.
 struct SearchParamRule {
@@ -79,7 +81,8 @@ void ConfigParser::ParseIndex(const YAML::Node& node, size_t position,
 
   ParseIndexName(*m, &ic, &label);
   SourceLocation source_loc;
-  const bool source_ok = ParseSource(*m, label, &ic, &source_loc);
+  SourceLocation ids_loc;
+  const bool source_ok = ParseSource(*m, label, &ic, &source_loc, &ids_loc);
   bool dimension_ok = false;
   if (const Entry* e = m->Find("dimension")) {
     int64_t d = 0;
@@ -101,6 +104,16 @@ void ConfigParser::ParseIndex(const YAML::Node& node, size_t position,
   }
   Timezone(*m, "", &ic.timezone);
   if (const Entry* e = m->Find("scrub")) ParseScrub(*e, "scrub", &ic.scrub);
+  if (const Entry* e = m->Find("deltas")) {
+    if (auto d = View(*e, "deltas", kDeltaKeys)) {
+      std::string v;
+      if (const Entry* u = d->Find("on_unsupported");
+          u != nullptr && String(*d, "on_unsupported", "deltas.", false, &v)) {
+        if (v == "refuse" || v == "rebuild") ic.deltas_on_unsupported = v;
+        else Add(ValueLoc(*u), "deltas.on_unsupported: expected refuse or rebuild, got '" + v + "'");
+      }
+    }
+  }
   if (m->Find("lock_wait")) {
     std::chrono::seconds wait{0};
     Duration(*m, "lock_wait", "", true, &wait);
@@ -115,6 +128,11 @@ void ConfigParser::ParseIndex(const YAML::Node& node, size_t position,
     std::string error = config_internal::CheckSource(
         env_, ic.source_path, ic.source_format, ic.dimension);
     if (!error.empty()) Add(source_loc, "source.path: " + error);
+    if (error.empty() && !ic.source_ids_path.empty()) {
+      std::string ids_error = config_internal::CheckIdsFile(
+          env_, ic.source_ids_path, ic.source_path, ic.source_format, ic.dimension);
+      if (!ids_error.empty()) Add(ids_loc, "source.ids: " + ids_error);
+    }
   }
   cfg->indexes.push_back(std::move(ic));
 }
@@ -141,7 +159,7 @@ void ConfigParser::ParseIndexName(const MapView& m, IndexConfig* ic, std::string
 }
 
 bool ConfigParser::ParseSource(const MapView& m, const std::string& label, IndexConfig* ic,
-                               SourceLocation* source_loc) {
+                               SourceLocation* source_loc, SourceLocation* ids_loc) {
   const Entry* e = m.Find("source");
   if (e == nullptr) {
     Missing(ic->location, label, "source.path");
@@ -160,6 +178,11 @@ bool ConfigParser::ParseSource(const MapView& m, const std::string& label, Index
   // they would fail with a confusing "no NUMPY magic".
   if (have_source && ic->source_path.ends_with(".fvecs")) ic->source_format = SourceFormat::kFvecs;
   if (have_source && ic->source_path.ends_with(".bvecs")) ic->source_format = SourceFormat::kBvecs;
+  if (const Entry* ids = s->Find("ids")) {
+    Path(*s, "ids", "source.", false, &ic->source_ids_path);
+    *ids_loc = ValueLoc(*ids);
+  }
+  SetInt(*s, "deltas_through", "source.", 0, INT64_MAX, &ic->source_deltas_through);
   bool format_ok = true;
   if (const Entry* f = s->Find("format")) {
     format_ok = false;

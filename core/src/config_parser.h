@@ -167,7 +167,7 @@ class ConfigParser {
   void ParseIndexName(const MapView& m, IndexConfig* ic, std::string* label);
   // Whether source.path and source.format are usable for the file check.
   bool ParseSource(const MapView& m, const std::string& label, IndexConfig* ic,
-                   SourceLocation* source_loc);
+                   SourceLocation* source_loc, SourceLocation* ids_loc);
   bool ParseMetric(const MapView& m, IndexConfig* ic);
   bool ParseFactory(const MapView& m, const std::string& label, IndexConfig* ic);
   void ParseSearch(const Entry& e, IndexConfig* ic,

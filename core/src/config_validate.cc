@@ -19,6 +19,7 @@
 
 #include "faiss_util.h"
 #include "config_internal.h"
+#include "frb/ids.h"
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/source.h"
@@ -107,6 +108,14 @@ std::string CheckSource(Env* env, const std::string& path, SourceFormat format,
            std::to_string(dim);
   }
   return "";
+}
+
+std::string CheckIdsFile(Env* env, const std::string& ids_path, const std::string& source_path,
+                         SourceFormat format, int dim) {
+  auto source = VectorSource::Open(env, source_path, format, dim);
+  if (!source.ok()) return "";  // reported under source.path
+  auto ids = ReadCheckedIds(env, ids_path, (*source)->count(), source_path);
+  return ids.ok() ? "" : ids.status().message();
 }
 
 // The name becomes a directory: no separators, no dot files, no "..".

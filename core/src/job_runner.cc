@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "frb/backup.h"
+#include "frb/delta_job.h"
 #include "frb/repair.h"
 #include "frb/verify.h"
 #include "frb/store.h"
@@ -111,6 +112,14 @@ JobFn MakeRebuildJobFn(Env* env,
       opts.lock_wait = LockWait(*cfg, *index);
       opts.force = req.force;
       RebuildJob job(env, *cfg, *index, opts);
+      return job.Run(control);
+    }
+    if (req.kind == "delta") {
+      RebuildOptions opts;
+      opts.job_id = req.job_id;
+      opts.trigger = req.trigger;
+      opts.lock_wait = LockWait(*cfg, *index);
+      DeltaJob job(env, *cfg, *index, opts);
       return job.Run(control);
     }
     control.SetDeadline(std::chrono::steady_clock::now() + index->timeout);

@@ -207,6 +207,11 @@ Json Manifest::LiveSummary(const std::string& live_path, int64_t now_unix_ms) co
     tuned["curve"] = t->ToJson()["curve"];
     j["tuned"] = std::move(tuned);
   }
+  j["kind"] = kind;
+  j["full_version"] = full_version;
+  j["deltas_since_full"] = deltas_since_full;
+  j["delta_rows_since_full"] = delta_rows_since_full;
+  j["delta_through"] = delta_through;
   j["path"] = live_path;
   return j;
 }
@@ -240,6 +245,18 @@ Json Manifest::ToJson() const {
   build["stage_seconds"] = ParamsToJson(stage_seconds);
   j["build"] = std::move(build);
   j["validation"] = validation.ToJson();
+  j["kind"] = kind;
+  Json delta = Json::MakeObject();
+  Json seqs = Json::MakeArray();
+  for (int64_t q : delta_seqs) seqs.Push(q);
+  delta["seqs"] = std::move(seqs);
+  delta["through"] = delta_through;
+  delta["upserts"] = delta_upserts;
+  delta["deletes"] = delta_deletes;
+  j["delta"] = std::move(delta);
+  j["full_version"] = full_version;
+  j["deltas_since_full"] = deltas_since_full;
+  j["delta_rows_since_full"] = delta_rows_since_full;
   // The value searchd serves by default, where readers look first.
   if (validation.tune && validation.tune->chosen) j[validation.tune->param] = static_cast<int64_t>(*validation.tune->chosen);
   SealJson(j, "manifest_sha256");
@@ -287,6 +304,19 @@ Result<Manifest> Manifest::Parse(std::string_view text, std::string_view origin)
     if (!r.ok()) return Corruption(std::string(origin) + ": " + r.status().message());
     m.validation = *r;
   }
+  // Older manifests have no delta fields: full builds.
+  m.kind = j.GetString("kind", "full");
+  if (const Json* d = j.Find("delta"); d && d->is_object()) {
+    if (const Json* q = d->Find("seqs"); q && q->is_array())
+      for (const auto& x : q->as_array())
+        if (x.is_int()) m.delta_seqs.push_back(x.as_int());
+    m.delta_through = d->GetInt("through");
+    m.delta_upserts = d->GetInt("upserts");
+    m.delta_deletes = d->GetInt("deletes");
+  }
+  m.full_version = j.GetString("full_version", m.kind == "full" ? m.version_id : "");
+  m.deltas_since_full = j.GetInt("deltas_since_full");
+  m.delta_rows_since_full = j.GetInt("delta_rows_since_full");
   return m;
 }
 

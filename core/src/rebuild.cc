@@ -12,7 +12,9 @@
 #include "frb/admission.h"
 #include "frb/backup.h"
 #include "frb/memory.h"
+#include "dataset.h"
 #include "frb/builder.h"
+#include "frb/delta_log.h"
 #include "frb/publisher.h"
 #include "frb/repair.h"
 #include "frb/source.h"
@@ -135,14 +137,16 @@ RebuildJob::RebuildJob(Env* env, const Config& config, const IndexConfig& index,
   if (options_.job_id.empty()) options_.job_id = NewJobId();
 }
 
-JobOutcome RebuildJob::Run(JobControl& control) {
+JobOutcome RunIndexJob(Env* env, const Config& config, const IndexConfig& index,
+                       const RebuildOptions& options, JobControl& control,
+                       const std::function<Status(JobControl&, JobOutcome&)>& stages) {
   JobOutcome out;
-  out.job_id = options_.job_id;
-  out.index = index_.name;
-  out.trigger = options_.trigger;
+  out.job_id = options.job_id;
+  out.index = index.name;
+  out.trigger = options.trigger;
   out.started_unix_ms = NowUnixMillis();
-  control.SetDeadline(std::chrono::steady_clock::now() + index_.timeout);
-  out.status = RunStages(control, out);
+  control.SetDeadline(std::chrono::steady_clock::now() + index.timeout);
+  out.status = stages(control, out);
   out.failed_stage = control.Snapshot().stage;
   if (out.status.ok()) {
     out.stage = out.skip_reason.empty() ? Stage::kDone : Stage::kSkipped;
@@ -157,11 +161,16 @@ JobOutcome RebuildJob::Run(JobControl& control) {
   out.stage_seconds = control.StageSeconds();
   out.finished_unix_ms = NowUnixMillis();
   // Best effort: the outcome is also returned to the caller.
-  VersionStore store(env_, config_.data_dir, index_.name);
+  VersionStore store(env, config.data_dir, index.name);
   if (out.status.code() != Code::kBusy)
-    (void)WriteFileAtomic(env_, JoinPath(store.IndexDir(), kLastJobFile),
+    (void)WriteFileAtomic(env, JoinPath(store.IndexDir(), kLastJobFile),
                           out.ToJson().Dump(2) + "\n");
   return out;
+}
+
+JobOutcome RebuildJob::Run(JobControl& control) {
+  return RunIndexJob(env_, config_, index_, options_, control,
+                     [this](JobControl& c, JobOutcome& o) { return RunStages(c, o); });
 }
 
 Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
@@ -179,12 +188,19 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   } cleanup{env_, staging};
 
   control.EnterStage(Stage::kLoadingSource);
-  FRB_ASSIGN_OR_RETURN(auto source, VectorSource::Open(env_, index_.source_path,
-                                                       index_.source_format,
-                                                       index_.dimension));
-  FRB_ASSIGN_OR_RETURN(SourceFingerprint fp, source->Fingerprint([&](double f) {
+  // The source, its ids and every logged delta it does not contain: a full
+  // build never drops an update applied since the source was exported.
+  DeltaLog log(env_, store.IndexDir());
+  FRB_ASSIGN_OR_RETURN(Dataset data, OpenDataset(env_, index_, log, -1));
+  for (auto& w : data.warnings) out.warnings.push_back(std::move(w));
+  const VectorSource& source = data.view();
+  FRB_ASSIGN_OR_RETURN(SourceFingerprint fp, data.source->Fingerprint([&](double f) {
     control.SetProgress(f);
   }));
+  if (!index_.source_ids_path.empty()) {
+    fp.ids_path = index_.source_ids_path;
+    fp.ids_sha256 = data.ids_sha256;
+  }
   FRB_RETURN_IF_ERROR(control.Check());
 
   std::optional<LiveVersionInfo> live;
@@ -200,28 +216,30 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
     else return lm.status();
     // Identical inputs would publish a copy of live and push the last
     // different version out of retention.
-    if (!options_.force && live) {
+    if (!options_.force && live && live->manifest.delta_seqs == data.replayed &&
+        live->manifest.delta_through == data.delta_through) {
       out.skip_reason = LiveMatches(live->manifest, fp, index_);
       if (!out.skip_reason.empty()) return Status::Ok();
     }
   }
 
   // Before training: a build that cannot fit fails now, not hours later.
-  BuildEstimate estimate = EstimateBuild(index_, source->count(), source->dim());
+  BuildEstimate estimate = EstimateBuild(index_, source.count(), source.dim());
   AvailableMemoryFn available = options_.available_memory;
   if (!available) available = [env = env_] { return AvailableMemoryBytes(env); };
   FRB_RETURN_IF_ERROR(AdmitBuild(env_, index_, estimate, staging, available));
 
   Builder builder(env_);
   std::string index_path = JoinPath(staging, "index.faiss");
-  FRB_ASSIGN_OR_RETURN(BuildResult built, builder.Build(index_, *source, index_path, control));
+  FRB_ASSIGN_OR_RETURN(BuildResult built, builder.Build(index_, source, index_path, control,
+                                                        data.ids()));
   // The freed index sits in malloc's free lists; give it back before the
   // validator loads the staged copy, so peak RSS is one index, not two.
   ::malloc_trim(0);
 
   // A source rewritten while we read it would give an index of neither the
   // old nor the new data.
-  FRB_RETURN_IF_ERROR(source->CheckUnchanged());
+  FRB_RETURN_IF_ERROR(data.source->CheckUnchanged());
 
   control.EnterStage(Stage::kValidating);
   // Read-only from here on, and its stat taken before the validator hashes
@@ -231,7 +249,8 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   FRB_ASSIGN_OR_RETURN(FileInfo staged_info, env_->Stat(index_path));
   Validator validator(env_);
   FRB_ASSIGN_OR_RETURN(ValidationReport report,
-                       validator.Validate(index_, *source, index_path, built.file, live, control));
+                       validator.Validate(index_, source, index_path, built.file, live, control,
+                                          data.ids()));
   out.validation = report;
   ::malloc_trim(0);
   if (!report.passed) {
@@ -277,6 +296,10 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   m.threads = built.threads;
   m.stage_seconds = control.StageSeconds();
   m.validation = report;
+  m.kind = "full";
+  m.delta_seqs = data.replayed;
+  m.delta_through = data.delta_through;
+  m.full_version = m.version_id;
   Publisher publisher(env_);
   std::vector<std::string> pruned;
   // Over a corrupt live version, prune only once it is in quarantine: as
@@ -289,6 +312,10 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
     if (q.ok()) q = store.PruneVersions(index_.keep_versions).status();
     if (!q.ok()) out.warnings.push_back("quarantine of " + *live_id + " failed: " + q.message());
   }
+  // Deltas the source now contains are in the version just published.
+  if (auto retired = log.Retire(data.source_contains); !retired.ok())
+    out.warnings.push_back("retiring deltas through " + std::to_string(data.source_contains) +
+                           " failed: " + retired.status().message());
   return Status::Ok();
 }
 
@@ -298,6 +325,7 @@ std::string LiveMatches(const Manifest& live, const SourceFingerprint& source,
   if (was.sha256.empty() || was.sha256 != source.sha256 || was.count != source.count ||
       was.dim != source.dim)
     return "";
+  if (live.kind != "full" || live.source.ids_sha256 != source.ids_sha256) return "";
   if (live.factory != index.factory || live.metric != MetricName(index.metric) ||
       live.dim != index.dimension || live.train_sample != index.train_sample)
     return "";

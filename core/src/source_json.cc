@@ -65,6 +65,10 @@ Json SourceFingerprint::ToJson() const {
   j["sha256"] = sha256;
   j["count"] = count;
   j["dim"] = dim;
+  if (!ids_path.empty()) {
+    j["ids_path"] = ids_path;
+    j["ids_sha256"] = ids_sha256;
+  }
   return j;
 }
 
@@ -96,6 +100,8 @@ Result<SourceFingerprint> SourceFingerprint::FromJson(const Json& j) {
   fp.sha256 = hex;
   fp.count = count->as_int();
   fp.dim = static_cast<int>(dim->as_int());
+  fp.ids_path = j.GetString("ids_path");
+  fp.ids_sha256 = j.GetString("ids_sha256");
   return fp;
 }
 

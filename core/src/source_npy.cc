@@ -194,7 +194,10 @@ Status MissingKey(std::string_view key) {
 
 }  // namespace
 
-Result<NpyLayout> ParseNpy(const uint8_t* data, size_t head_size, uint64_t file_size) {
+namespace {
+
+Result<NpyLayout> ParseNpyOf(const uint8_t* data, size_t head_size, uint64_t file_size,
+                             bool ids) {
   static constexpr char kMagic[] = "\x93NUMPY";
   constexpr size_t kMagicLen = sizeof(kMagic) - 1;
   const size_t size = head_size;
@@ -241,11 +244,15 @@ Result<NpyLayout> ParseNpy(const uint8_t* data, size_t head_size, uint64_t file_
   if (fortran == nullptr) return MissingKey("fortran_order");
   if (shape == nullptr) return MissingKey("shape");
 
-  if (descr->kind != PyValue::Kind::kStr) {
+  if (ids) {
+    if (descr->kind != PyValue::Kind::kStr || descr->str != "<i8")
+      return InvalidArgument("dtype " + Repr(*descr) +
+                             " is not supported for ids (need int64 '<i8'); convert with "
+                             "arr.astype('int64')");
+  } else if (descr->kind != PyValue::Kind::kStr) {
     return InvalidArgument("structured dtype " + Repr(*descr) +
                            " is not supported (need float32 '<f4')");
-  }
-  if (descr->str != "<f4") {
+  } else if (descr->str != "<f4") {
     return InvalidArgument("dtype '" + descr->str +
                            "' is not supported (need float32 '<f4'); convert "
                            "with arr.astype('float32')");
@@ -268,7 +275,10 @@ Result<NpyLayout> ParseNpy(const uint8_t* data, size_t head_size, uint64_t file_
     return InvalidArgument("malformed .npy header: shape " + Repr(*shape) +
                            " is not a tuple of non-negative integers");
   }
-  if (shape->items.size() != 2) {
+  if (ids) {
+    if (shape->items.size() != 1 && !(shape->items.size() == 2 && shape->items[1].num == 1))
+      return InvalidArgument("shape " + Repr(*shape) + " is not a list of ids (need (count,))");
+  } else if (shape->items.size() != 2) {
     std::string hint = shape->items.size() == 1
                            ? "; reshape with arr.reshape(count, dim)"
                            : "";
@@ -278,12 +288,12 @@ Result<NpyLayout> ParseNpy(const uint8_t* data, size_t head_size, uint64_t file_
   }
   NpyLayout layout;
   layout.count = shape->items[0].num;
-  layout.dim = shape->items[1].num;
+  layout.dim = ids ? 1 : shape->items[1].num;
   layout.data_offset = preamble + header_len;
   uint64_t want = 0;
   if (__builtin_mul_overflow(static_cast<uint64_t>(layout.count),
                              static_cast<uint64_t>(layout.dim), &want) ||
-      __builtin_mul_overflow(want, uint64_t{4}, &want)) {
+      __builtin_mul_overflow(want, uint64_t{ids ? 8u : 4u}, &want)) {
     return InvalidArgument("shape " + Repr(*shape) + " is too large");
   }
   uint64_t have = file_size - layout.data_offset;
@@ -299,6 +309,16 @@ Result<NpyLayout> ParseNpy(const uint8_t* data, size_t head_size, uint64_t file_
                       Repr(*shape));
   }
   return layout;
+}
+
+}  // namespace
+
+Result<NpyLayout> ParseNpy(const uint8_t* data, size_t head_size, uint64_t file_size) {
+  return ParseNpyOf(data, head_size, file_size, false);
+}
+
+Result<NpyLayout> ParseNpyIds(const uint8_t* data, size_t head_size, uint64_t file_size) {
+  return ParseNpyOf(data, head_size, file_size, true);
 }
 
 }  // namespace frb::internal

@@ -23,4 +23,8 @@ struct NpyLayout {
 // shorter or longer than its header promises -> kCorruption.
 Result<NpyLayout> ParseNpy(const uint8_t* head, size_t head_size, uint64_t file_size);
 
+// The same checks for an id file: dtype '<i8', shape (count,) or (count, 1);
+// the layout's dim is 1.
+Result<NpyLayout> ParseNpyIds(const uint8_t* head, size_t head_size, uint64_t file_size);
+
 }  // namespace frb::internal

@@ -171,7 +171,8 @@ Result<ValidationReport> Validator::Validate(const IndexConfig& cfg,
                                              const std::string& staged_path,
                                              const FileDigest& expected,
                                              const std::optional<LiveVersionInfo>& live,
-                                             JobControl& control) {
+                                             JobControl& control,
+                                             const std::vector<int64_t>* labels) {
   ScopedFaissInterrupt interrupt(&control);
   ScopedOmpThreads threads(cfg.threads);
   auto t0 = std::chrono::steady_clock::now();
@@ -200,6 +201,11 @@ Result<ValidationReport> Validator::Validate(const IndexConfig& cfg,
       std::min<int64_t>(cfg.tune.k > 0 ? cfg.tune.k : vc.k, source.count()));
   int truth_k = tuning ? std::max(k, tune_k) : k;
   FRB_ASSIGN_OR_RETURN(auto truth, ExactKnn(cfg, source, q, nq, truth_k, control));
+  // The index answers with labels: compare in those terms.
+  if (labels != nullptr)
+    for (int64_t& t : truth)
+      if (t >= 0 && t < static_cast<int64_t>(labels->size()))
+        t = (*labels)[static_cast<size_t>(t)];
   ::malloc_trim(0);  // the freed blocks, before the index takes their place
 
   // Structure: the bytes on disk are what we wrote and FAISS reads them back.

@@ -7,6 +7,7 @@
 #include "frb/backup.h"
 #include "frb/json.h"
 #include "frb/manifest.h"
+#include "frb/delta_log.h"
 #include "frb/store.h"
 
 namespace frb::rebuildd {
@@ -155,6 +156,56 @@ void AdminServer::Routes() {
                  spdlog::info("job {} index={} queued by {}", *id, name, trigger);
                  res.set_header("Location", "/api/v1/jobs/" + *id);
                  SendJson(res, 202, Json(Json::Object{{"job_id", *id}, {"index", name}}));
+               });
+  // A delta: the daemon reads the named files, logs them durably, then
+  // queues a delta job (or, while a job of the index is queued or running,
+  // leaves it to the delta feeder, which queues one when the index is free).
+  http_.PostBody(R"(/api/v1/indexes/([^/]+)/deltas)",
+               [this, authorized](const httplib::Request& req, httplib::Response& res,
+                                  const std::string& raw) {
+                 if (!authorized(req, res)) return;
+                 auto body = Json::Parse(raw);
+                 if (!body.ok() || !body->is_object())
+                   return SendError(res, 400, "body must be a JSON object {\"upserts\": PATH, "
+                                              "\"ids\": PATH, \"deletes\": PATH}");
+                 for (const char* key : {"upserts", "ids", "deletes", "trigger"})
+                   if (const Json* v = body->Find(key); v && !v->is_string())
+                     return SendError(res, 400, std::string(key) + " must be a string");
+                 std::string trigger = body->GetString("trigger", "api");
+                 if (trigger != "api" && trigger != "cli")
+                   return SendError(res, 400, "trigger must be \"api\" or \"cli\"");
+                 std::string name = req.matches[1];
+                 auto cfg = daemon_.config();
+                 const IndexConfig* ic = cfg->FindIndex(name);
+                 if (ic == nullptr) return SendError(res, 404, "no index named '" + name + "'");
+                 auto data = ReadDeltaInput(daemon_.env(), *ic, body->GetString("upserts"),
+                                            body->GetString("ids"), body->GetString("deletes"));
+                 if (!data.ok()) {
+                   daemon_.metrics().RecordDeltaRejected(name);
+                   return SendError(res, HttpCodeFor(data.status()), data.status().message());
+                 }
+                 VersionStore store(daemon_.env(), cfg->data_dir, name);
+                 auto rec = DeltaLog(daemon_.env(), store.IndexDir()).Append(std::move(*data));
+                 if (!rec.ok()) {
+                   daemon_.metrics().RecordDeltaRejected(name);
+                   return SendError(res, HttpCodeFor(rec.status()), rec.status().message());
+                 }
+                 Json reply(Json::Object{{"index", name}, {"seq", rec->seq},
+                                         {"upserts", rec->upserts}, {"deletes", rec->deletes}});
+                 auto id = daemon_.scheduler().Trigger(name, trigger, "delta", "");
+                 if (id.ok()) {
+                   spdlog::info("job {} delta {} index={} queued by {}", *id, rec->seq, name,
+                                trigger);
+                   res.set_header("Location", "/api/v1/jobs/" + *id);
+                   reply["job_id"] = *id;
+                   return SendJson(res, 202, reply);
+                 }
+                 // Logged: the delta is safe either way; say who applies it.
+                 reply["job_id"] = Json();
+                 reply["pending"] = id.status().message() +
+                                    "; the delta is logged and a delta job is queued when the "
+                                    "index is free";
+                 SendJson(res, 202, reply);
                });
   // Backups and restores run as jobs in the same queue: they take the same
   // per-index lock as a rebuild, so one job per index still holds.

@@ -74,6 +74,10 @@ Status Daemon::Start() {
   scheduler_->Start();
   scrubber_ = std::make_unique<Scrubber>(env_, [this] { return config(); }, scheduler_.get());
   scrubber_->Start();
+  delta_feeder_ = std::make_unique<DeltaFeeder>(
+      env_, [this] { return config(); }, scheduler_.get(),
+      [this](const std::string& index) { metrics_.RecordDeltaRejected(index); });
+  delta_feeder_->Start();
   repo_syncer_->Start();
   spdlog::info("listening on {}:{}", address->UrlHost(), port_);
   spdlog::info("config {}: {} indexes, data dir {}, max_concurrent_builds {}, auth {}",
@@ -179,6 +183,7 @@ void Daemon::Shutdown() {
   if (shutting_down_.exchange(true)) return;
   notifier_.StopThreads();
   if (scrubber_) scrubber_->Stop();
+  if (delta_feeder_) delta_feeder_->Stop();
   if (repo_syncer_) repo_syncer_->Stop();
   if (scheduler_) scheduler_->Stop();
   if (runner_) {

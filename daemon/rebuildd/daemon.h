@@ -18,6 +18,7 @@
 #include "frb/status.h"
 #include "metrics.h"
 #include "notifier.h"
+#include "delta_feeder.h"
 #include "repo_syncer.h"
 #include "scrubber.h"
 #include "token_auth.h"
@@ -96,6 +97,7 @@ class Daemon {
   std::unique_ptr<JobRunner> runner_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Scrubber> scrubber_;
+  std::unique_ptr<DeltaFeeder> delta_feeder_;
   std::unique_ptr<RepoSyncer> repo_syncer_;
   std::unique_ptr<AdminServer> server_;
 };

@@ -134,7 +134,16 @@ DaemonMetrics::DaemonMetrics()
                               "Seconds since the oldest local live version the repository's "
                               "pointer does not reach was created; 0 when in sync.")),
       repo_lag_versions_(Gauge(*registry_, "faiss_rebuild_repository_lag_versions",
-                               "Local versions newer than the repository's live version.")) {
+                               "Local versions newer than the repository's live version.")),
+      deltas_(BuildCounter()
+                  .Name("faiss_rebuild_deltas_total")
+                  .Help("Delta jobs finished, by index and result (done, skipped, failed, "
+                        "validation_failed, cancelled, timed_out, busy), and deltas "
+                        "rejected before logging (rejected).")
+                  .Register(*registry_)),
+      delta_rows_since_full_(Gauge(*registry_, "faiss_rebuild_delta_rows_since_full",
+                                   "Rows upserted or deleted by delta versions since the live "
+                                   "version's last full build.")) {
   Gauge(*registry_, "faiss_rebuild_build_info",
         "Always 1; the labels name this program's version, its FAISS version and which "
         "FAISS kernels run.")
@@ -153,6 +162,11 @@ void DaemonMetrics::RecordRepositorySync(const std::string& index, bool ok,
   if (ok || r.lag_versions > 0) repo_lag_[index] = {r.behind_since_unix, r.lag_versions};
 }
 
+void DaemonMetrics::RecordDeltaRejected(const std::string& index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  deltas_.Add({{"index", index}, {"result", "rejected"}}).Increment();
+}
+
 void DaemonMetrics::RecordOutcome(const std::string& kind, const JobOutcome& out) {
   std::lock_guard<std::mutex> lock(mu_);
   remote_backups_.clear();  // any job may have added, pruned or verified backups
@@ -164,6 +178,13 @@ void DaemonMetrics::RecordOutcome(const std::string& kind, const JobOutcome& out
     if (const Json* r = out.verify.Find("repair"); r && r->GetBool("live_corrupt"))
       repairs_.Add({{"index", out.index}, {"result", r->GetBool("repaired") ? "done" : "failed"}})
           .Increment();
+  }
+  if (kind == "delta") {
+    std::string result = out.status.code() == Code::kValidationFailed
+                             ? "validation_failed"
+                             : std::string(ResultName(out));
+    deltas_.Add({{"index", out.index}, {"result", result}}).Increment();
+    return;
   }
   if (kind != "rebuild") return;
   // A rejected candidate is told apart from a broken build: the two page
@@ -201,7 +222,7 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
                       &interval_,     &disk_free_,           &backups_,   &backup_bytes_,
                       &scrub_last_,   &corrupt_versions_,    &quarantined_,
                       &tuned_nprobe_, &tuned_efsearch_, &repo_lag_seconds_,
-                      &repo_lag_versions_};
+                      &repo_lag_versions_, &delta_rows_since_full_};
   for (auto* s : sets) s->Begin();
   auto states = scheduler.AllStates();
   // A summary rather than a gauge family: promtool rejects a "quantile"
@@ -310,6 +331,7 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
     live_info_.Set({{"index", ic.name}, {"version", m->version_id}}, 1);
     live_created_.Set(l, static_cast<double>(m->created_unix_ms) / 1000);
     vectors_.Set(l, static_cast<double>(m->ntotal));
+    delta_rows_since_full_.Set(l, static_cast<double>(m->delta_rows_since_full));
     size_bytes_.Set(l, static_cast<double>(m->file_size));
     recall_.Set(l, m->validation.recall);
     if (const auto& t = m->validation.tune; t && t->chosen)

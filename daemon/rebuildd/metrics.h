@@ -50,6 +50,8 @@ class DaemonMetrics {
   // successful restore or rollback as a rollback, and a verify or scrub's
   // bytes read and repair. `kind` as in JobRequest.
   void RecordOutcome(const std::string& kind, const JobOutcome& out);
+  // A delta refused before it reached the log (bad inbox or API input).
+  void RecordDeltaRejected(const std::string& index);
   // Counts one repository sync of `index` (bytes, duration, failure) and
   // keeps how far the repository is behind local live for the lag gauges.
   void RecordRepositorySync(const std::string& index, bool ok, const RepoSyncResult& r);
@@ -76,6 +78,9 @@ class DaemonMetrics {
   prometheus::Family<prometheus::Histogram>& repo_duration_;
   prometheus::Family<prometheus::Counter>& repo_failures_;
   GaugeSet repo_lag_seconds_, repo_lag_versions_;
+  // Delta jobs by result; upserts + deletes since the live chain's full build.
+  prometheus::Family<prometheus::Counter>& deltas_;
+  GaugeSet delta_rows_since_full_;
   struct RepoLag {
     int64_t behind_since_unix = 0;
     int versions = 0;

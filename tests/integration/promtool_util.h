@@ -71,6 +71,8 @@ inline std::set<std::string> ContractMetrics() {
       "faiss_rebuild_tuned_nprobe",         // search: { nprobe: auto }
       "faiss_rebuild_tuned_efsearch",       // search: { efSearch: auto }
       "faiss_search_default_param",         // nprobe/efSearch served by default
+      "faiss_rebuild_deltas_total",             // delta jobs by result
+      "faiss_rebuild_delta_rows_since_full",    // delta rows since the last full build
       // Always 1; labels version, faiss_version, kernels.
       "faiss_rebuild_build_info",
       "faiss_search_build_info",

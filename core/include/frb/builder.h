@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "frb/config.h"
 #include "frb/env.h"
@@ -30,9 +31,12 @@ class Builder {
   // `cfg.train_sample` rows, adds every row in batches, and writes it to
   // `out_path` (fsynced). Stages training/adding/writing_staging are reported
   // to `control`, which is polled for cancellation and the deadline. The
-  // in-memory index is freed before returning.
+  // in-memory index is freed before returning. With `ids` (one per row),
+  // rows are added under those ids: natively for IVF indexes, else inside
+  // an IndexIDMap2 (unless the factory already starts with IDMap).
   Result<BuildResult> Build(const IndexConfig& cfg, const VectorSource& source,
-                            const std::string& out_path, JobControl& control);
+                            const std::string& out_path, JobControl& control,
+                            const std::vector<int64_t>* ids = nullptr);
 
  private:
   Env* env_;

@@ -83,6 +83,16 @@ struct IndexConfig {
   std::string name;
   std::string source_path;
   SourceFormat source_format = SourceFormat::kNpy;
+  // `source.ids`: an int64 .npy of external ids, one per source row; ""
+  // = row numbers are the ids.
+  std::string source_ids_path;
+  // `source.deltas_through`: the source already contains the logged deltas
+  // up to this sequence number (see also the `<path>.deltas_through`
+  // sidecar); full builds replay only later ones and retire these.
+  int64_t source_deltas_through = 0;
+  // `deltas: { on_unsupported: refuse | rebuild }`: what a delta job does
+  // when the index cannot take a delta (HNSW removals).
+  std::string deltas_on_unsupported = "refuse";
   int dimension = 0;
   Metric metric = Metric::kL2;
   std::string factory;

@@ -40,7 +40,8 @@ using JobFn = std::function<JobOutcome(const JobRequest&, JobControl&)>;
 
 // The production job function, against the config current when the job
 // starts (a reload never changes a running job): "rebuild" runs a
-// RebuildJob, "backup" backs up the live version, "restore" runs
+// RebuildJob, "delta" a DeltaJob (every logged delta newer than live), and
+// "backup" backs up the live version, "restore" runs
 // RestoreVersion (a new live version from an old one), "verify" and
 // "scrub" run VerifyIndex (scrub at scrub.max_bytes_per_second) and then
 // RepairIndex when something on disk is corrupt, "rollback" RollbackIndex.

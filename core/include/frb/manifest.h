@@ -110,6 +110,17 @@ struct Manifest {
   std::map<std::string, double> stage_seconds;
   ValidationReport validation;
 
+  // Deltas (docs/architecture.md): "full" for a build from the source,
+  // "delta" for live plus logged upserts/deletes.
+  std::string kind = "full";
+  std::vector<int64_t> delta_seqs;  // applied by this version (full: replayed)
+  int64_t delta_through = 0;        // highest delta sequence number it contains
+  int64_t delta_upserts = 0;        // rows upserted / ids deleted by this version
+  int64_t delta_deletes = 0;
+  std::string full_version;         // the last full build in its chain (full: itself)
+  int64_t deltas_since_full = 0;    // delta versions since that full build
+  int64_t delta_rows_since_full = 0;  // their upserts + deletes
+
   // Includes "manifest_sha256", a checksum of the rest of the document.
   Json ToJson() const;
   std::string Serialize() const;  // pretty JSON + newline

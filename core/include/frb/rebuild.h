@@ -89,6 +89,13 @@ class RebuildJob {
   RebuildOptions options_;
 };
 
+// The frame every job of an index shares: sets the deadline, runs `stages`,
+// turns its status into the terminal stage, records stage times and writes
+// <index dir>/last_job.json (not for kBusy).
+JobOutcome RunIndexJob(Env* env, const Config& config, const IndexConfig& index,
+                       const RebuildOptions& options, JobControl& control,
+                       const std::function<Status(JobControl&, JobOutcome&)>& stages);
+
 // "" unless `live` was built from content equal to `source` (sha256, count,
 // dim; not path or mtime: a touched or moved file is the same data) with
 // the same factory, metric, dimension and training sample size as `index`

@@ -29,6 +29,9 @@ struct SourceFingerprint {
   std::string sha256;  // of the whole file
   int64_t count = 0;
   int dim = 0;
+  // The `source.ids` file, when the source has one ("" otherwise).
+  std::string ids_path;
+  std::string ids_sha256;
 
   Json ToJson() const;
   static Result<SourceFingerprint> FromJson(const Json& j);

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "frb/config.h"
 #include "frb/env.h"
@@ -27,13 +28,16 @@ class Validator {
 
   // Re-reads the staged file (checksum first), checks structure against
   // `cfg` and `source`, measures recall@k vs exact search on sampled queries
-  // and single-query latency at cfg.search, and compares with `live`.
+  // and single-query latency at cfg.search, and compares with `live`. With
+  // `ids` (one per source row) the index's labels are those ids, else row
+  // numbers.
   Result<ValidationReport> Validate(const IndexConfig& cfg,
                                     const VectorSource& source,
                                     const std::string& staged_path,
                                     const FileDigest& expected,
                                     const std::optional<LiveVersionInfo>& live,
-                                    JobControl& control);
+                                    JobControl& control,
+                                    const std::vector<int64_t>* ids = nullptr);
 
  private:
   Env* env_;
