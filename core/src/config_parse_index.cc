@@ -18,7 +18,7 @@ constexpr std::string_view kIndexKeys[] = {
     "name",         "source",    "dimension",     "metric",     "factory",
     "train_sample", "add_batch", "search",        "schedule",   "timezone",
     "timeout",      "threads",   "keep_versions", "validation", "backups",
-    "scrub",        "lock_wait",    "memory_admission", "tune"};
+    "scrub",        "lock_wait",    "memory_admission", "tune", "retrain"};
 constexpr std::string_view kSourceKeys[] = {"path", "format"};
 
 // The FAISS ParameterSpace names the validator and searchd apply.

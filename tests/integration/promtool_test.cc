@@ -247,7 +247,8 @@ TEST(PromtoolTest, OnlyContractMetricAndLabelNames) {
         "faiss_search_request_duration_seconds", "faiss_search_reloads_total",
         "faiss_search_index_version_info", "faiss_search_index_loaded_timestamp_seconds",
         "faiss_search_degraded", "faiss_rebuild_tuned_nprobe", "faiss_rebuild_tuned_efsearch",
-        "faiss_search_default_param"}) {
+        "faiss_search_default_param", "faiss_rebuild_ivf_imbalance_factor",
+        "faiss_rebuild_ivf_empty_lists_ratio"}) {
     bool found = false;
     for (const auto& u : used) found = found || u.rfind(family, 0) == 0;
     EXPECT_TRUE(found) << family << " is used by no dashboard or alert";

@@ -71,6 +71,8 @@ inline std::set<std::string> ContractMetrics() {
       "faiss_rebuild_tuned_nprobe",         // search: { nprobe: auto }
       "faiss_rebuild_tuned_efsearch",       // search: { efSearch: auto }
       "faiss_search_default_param",         // nprobe/efSearch served by default
+      "faiss_rebuild_ivf_imbalance_factor",   // IVF health of the live version
+      "faiss_rebuild_ivf_empty_lists_ratio",
       // Always 1; labels version, faiss_version, kernels.
       "faiss_rebuild_build_info",
       "faiss_search_build_info",
