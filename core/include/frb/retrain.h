@@ -24,8 +24,10 @@ struct RetrainPolicy {
 // "; "-joined, naming the measured value and the limit), or nullopt when none
 // is. A trigger fires when its value is strictly over the limit; health
 // figures of 0 (not an IVF index) never fire. Pure; thread-safe.
-std::optional<std::string> AdviseRetrain(const RetrainPolicy& policy, double imbalance_factor,
+std::optional<std::string> AdviseRetrain(const RetrainPolicy& policy,
+                                         double imbalance_factor,
                                          double empty_lists_ratio,
-                                         uint64_t delta_rows_since_full, uint64_t ntotal);
+                                         uint64_t delta_rows_since_full,
+                                         uint64_t ntotal);
 
 }  // namespace frb
