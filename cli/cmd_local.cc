@@ -130,6 +130,12 @@ void PrintStatusText(const Json& all) {
                     t->GetDouble("recall_ci_low"), t->GetDouble("target_recall"),
                     t->GetString("use").c_str(), t->GetDouble("p50_ms"), rungs);
       }
+      if (const Json* h = live->Find("ivf"); h && h->is_object())
+        std::printf("  ivf:       imbalance factor %.3f, %lld of %lld lists empty (%.2f%%), "
+                    "largest list %lld\n",
+                    h->GetDouble("imbalance_factor"), static_cast<long long>(h->GetInt("empty_lists")),
+                    static_cast<long long>(h->GetInt("nlist")), 100 * h->GetDouble("empty_lists_ratio"),
+                    static_cast<long long>(h->GetInt("largest_list")));
     } else if (!j.GetString("live_error").empty()) {
       std::printf("  live:      UNREADABLE: %s\n", j.GetString("live_error").c_str());
     } else {

@@ -353,6 +353,11 @@ defaults:
     # Reject when recall is more than this below the live version's on the
     # same queries; leave the key out to skip the comparison.
     max_recall_drop_vs_live: 0.02
+    # IVF indexes only, unset by default: reject when the imbalance factor
+    # (nlist * sum(list size^2) / ntotal^2; 1 = even lists) is over this
+    # (at least 1), or when more than this share of the lists is empty.
+    # max_imbalance_factor: 3
+    # max_empty_lists_ratio: 0.1
     # Seed for sampling queries, so reruns measure the same queries.
     seed: 42
   # For an index whose search: sets nprobe or efSearch to auto: each build
@@ -370,6 +375,13 @@ defaults:
     # lower_bound: the 95% confidence lower bound must reach the target;
     # estimate: the measured recall must.
     use: lower_bound
+  # When a full rebuild (retraining the IVF centroids) should follow a
+  # version updated by deltas: past this fraction of delta rows since the
+  # last full build, or past these IVF health limits. 0 switches one off.
+  retrain:
+    max_delta_fraction: 0.1
+    max_imbalance_factor: 3
+    max_empty_lists_ratio: 0.1
   # Retention and compression of backups.
   backups:
     # Newest backups always kept.

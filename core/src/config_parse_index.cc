@@ -19,7 +19,7 @@ constexpr std::string_view kIndexKeys[] = {
     "train_sample", "add_batch", "search",        "schedule",   "timezone",
     "timeout",      "threads",   "keep_versions", "validation", "backups",
     "scrub",        "lock_wait",    "memory_admission", "tune",
-    "deltas"};
+    "deltas",       "retrain"};
 constexpr std::string_view kDeltaKeys[] = {"on_unsupported"};
 constexpr std::string_view kSourceKeys[] = {"path", "format", "ids", "deltas_through"};
 

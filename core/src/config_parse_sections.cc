@@ -3,6 +3,7 @@
 // backups and scrub.
 #include <charconv>
 #include <system_error>
+#include <tuple>
 
 #include "config_parser.h"
 #include "frb/cron.h"
@@ -24,7 +25,7 @@ constexpr std::string_view kSchedulerKeys[] = {
     "lock_wait"};
 constexpr std::string_view kDefaultsKeys[] = {
     "timeout",       "threads",      "validation", "backups",
-    "keep_versions", "train_sample", "add_batch", "memory_admission", "tune"};
+    "keep_versions", "train_sample", "add_batch", "memory_admission", "tune", "retrain"};
 // Keys that make sense only for one index; named in the error when they
 // appear under defaults.
 constexpr std::string_view kIndexOnlyKeys[] = {
@@ -39,7 +40,11 @@ constexpr std::string_view kValidationKeys[] = {"k",
                                                 "max_count_change",
                                                 "max_size_change",
                                                 "max_recall_drop_vs_live",
+                                                "max_imbalance_factor",
+                                                "max_empty_lists_ratio",
                                                 "seed"};
+constexpr std::string_view kRetrainKeys[] = {"max_delta_fraction", "max_imbalance_factor",
+                                             "max_empty_lists_ratio"};
 constexpr std::string_view kScrubKeys[] = {"schedule", "max_bytes_per_second", "repair"};
 constexpr std::string_view kBackupKeys[] = {"keep_last",    "keep_daily",
                                             "keep_weekly",  "zstd_level",
@@ -126,6 +131,30 @@ void ConfigParser::ParseCommon(const MapView& m, const std::string& prefix,
   if (const Entry* e = m.Find("tune"); e && View(*e, prefix + "tune", kTuneKeys)) {
     ParseTune(e->value, ValueLoc(*e), prefix + "tune", &ic->tune, AddFn());
   }
+  if (const Entry* e = m.Find("retrain")) {
+    if (auto r = View(*e, prefix + "retrain", kRetrainKeys)) {
+      ParseRetrain(*r, prefix + "retrain.", &ic->retrain);
+    }
+  }
+}
+
+// 0 switches a trigger off. An imbalance factor is never below 1, so a limit
+// in (0, 1) would ask for a rebuild after every delta: refused.
+void ConfigParser::ParseRetrain(const MapView& m, const std::string& prefix, RetrainPolicy* r) {
+  SetDouble(m, "max_delta_fraction", prefix, 0, false, kInf, &r->max_delta_fraction);
+  SetDouble(m, "max_empty_lists_ratio", prefix, 0, false, 1, &r->max_empty_lists_ratio);
+  if (const Entry* e = m.Find("max_imbalance_factor")) {
+    double f = 0;
+    std::string path = prefix + "max_imbalance_factor";
+    if (Double(*e, path, 0, false, kInf, &f)) {
+      if (f > 0 && f < 1)
+        Add(ValueLoc(*e), path + ": " + Describe(e->value) +
+                              " is below 1, the factor of perfectly even lists "
+                              "(0 switches the trigger off)");
+      else
+        r->max_imbalance_factor = f;
+    }
+  }
 }
 
 void ConfigParser::ParseValidation(const MapView& m, const std::string& prefix,
@@ -154,6 +183,20 @@ void ConfigParser::ParseValidation(const MapView& m, const std::string& prefix,
     } else if (Double(*e, prefix + "max_recall_drop_vs_live", 0, false, 1,
                       &drop)) {
       v->max_recall_drop_vs_live = drop;
+    }
+  }
+  // Like max_recall_drop_vs_live: an explicit null switches off a gate set
+  // in defaults. The imbalance factor is never below 1.
+  for (auto [key, min, max, out] :
+       {std::tuple{"max_imbalance_factor", 1.0, kInf, &v->max_imbalance_factor},
+        std::tuple{"max_empty_lists_ratio", 0.0, 1.0, &v->max_empty_lists_ratio}}) {
+    const Entry* e = m.Find(key);
+    double limit = 0;
+    if (e == nullptr) continue;
+    if (e->value.IsNull()) {
+      out->reset();
+    } else if (Double(*e, prefix + key, min, false, max, &limit)) {
+      *out = limit;
     }
   }
   if (const Entry* e = m.Find("seed")) {

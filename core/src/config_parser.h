@@ -160,6 +160,7 @@ class ConfigParser {
                        ValidationConfig* v);
   void ParseBackups(const MapView& m, const std::string& prefix,
                     BackupConfig* b);
+  void ParseRetrain(const MapView& m, const std::string& prefix, RetrainPolicy* r);
   void ParseScrub(const Entry& e, const std::string& prefix, ScrubConfig* s);
   // One entry of `indexes` (config_parse_index.cc).
   void ParseIndex(const YAML::Node& node, size_t position,

@@ -1,5 +1,6 @@
 #include "frb/manifest.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -117,6 +118,46 @@ Result<TuneReport> TuneReport::FromJson(const Json& j) {
   return t;
 }
 
+IvfHealth IvfHealthOf(const std::vector<int64_t>& list_sizes) {
+  IvfHealth h;
+  h.nlist = static_cast<int64_t>(list_sizes.size());
+  double sum_sq = 0;
+  for (int64_t n : list_sizes) {
+    h.ntotal += n;
+    sum_sq += static_cast<double>(n) * static_cast<double>(n);
+    if (n == 0) ++h.empty_lists;
+    h.largest_list = std::max(h.largest_list, n);
+  }
+  if (h.ntotal > 0) {
+    double total = static_cast<double>(h.ntotal);
+    h.imbalance_factor = static_cast<double>(h.nlist) * sum_sq / (total * total);
+  }
+  if (h.nlist > 0) h.empty_lists_ratio = static_cast<double>(h.empty_lists) / h.nlist;
+  return h;
+}
+
+Json IvfHealth::ToJson() const {
+  Json j = Json::MakeObject();
+  j["nlist"] = nlist;
+  j["ntotal"] = ntotal;
+  j["imbalance_factor"] = imbalance_factor;
+  j["empty_lists"] = empty_lists;
+  j["empty_lists_ratio"] = empty_lists_ratio;
+  j["largest_list"] = largest_list;
+  return j;
+}
+
+IvfHealth IvfHealth::FromJson(const Json& j) {
+  IvfHealth h;
+  h.nlist = j.GetInt("nlist");
+  h.ntotal = j.GetInt("ntotal");
+  h.imbalance_factor = j.GetDouble("imbalance_factor");
+  h.empty_lists = j.GetInt("empty_lists");
+  h.empty_lists_ratio = j.GetDouble("empty_lists_ratio");
+  h.largest_list = j.GetInt("largest_list");
+  return h;
+}
+
 Json ValidationReport::ToJson() const {
   Json j = Json::MakeObject();
   j["passed"] = passed;
@@ -143,6 +184,7 @@ Json ValidationReport::ToJson() const {
   PutOpt(j, "size_change", size_change);
   PutOpt(j, "live_recall", live_recall);
   if (tune) j["tune"] = tune->ToJson();
+  if (ivf) j["ivf"] = ivf->ToJson();
   j["seconds"] = seconds;
   return j;
 }
@@ -178,6 +220,8 @@ Result<ValidationReport> ValidationReport::FromJson(const Json& j) {
     FRB_ASSIGN_OR_RETURN(TuneReport tr, TuneReport::FromJson(*t));
     r.tune = std::move(tr);
   }
+  // Absent in manifests written before IVF health was measured.
+  if (const Json* h = j.Find("ivf"); h && h->is_object()) r.ivf = IvfHealth::FromJson(*h);
   r.seconds = j.GetDouble("seconds");
   return r;
 }
@@ -212,6 +256,7 @@ Json Manifest::LiveSummary(const std::string& live_path, int64_t now_unix_ms) co
   j["deltas_since_full"] = deltas_since_full;
   j["delta_rows_since_full"] = delta_rows_since_full;
   j["delta_through"] = delta_through;
+  if (validation.ivf) j["ivf"] = validation.ivf->ToJson();
   j["path"] = live_path;
   return j;
 }

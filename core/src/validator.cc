@@ -14,6 +14,7 @@
 
 #include "faiss_util.h"
 #include "frb/builder.h"
+#include "ivf_health.h"
 #include "tuner.h"
 
 namespace frb {
@@ -143,6 +144,25 @@ std::string TuneFailure(const TuneReport& t) {
                                 top.recall, top.ci_low, top.ci_high);
 }
 
+// Records the list-size health of an IVF index and applies its optional
+// gates; other index types have no lists to weigh.
+void CheckIvfHealth(const faiss::Index& index, const ValidationConfig& vc,
+                    ValidationReport* r) {
+  r->ivf = MeasureIvfHealth(index);
+  if (!r->ivf) return;
+  const IvfHealth& h = *r->ivf;
+  if (vc.max_imbalance_factor && h.imbalance_factor > *vc.max_imbalance_factor)
+    r->failures.push_back(Fmt("ivf: imbalance factor %.3f (largest list %.0f of %.0f vectors) "
+                              "is over max_imbalance_factor %.3f",
+                              h.imbalance_factor, static_cast<double>(h.largest_list),
+                              static_cast<double>(h.ntotal), *vc.max_imbalance_factor));
+  if (vc.max_empty_lists_ratio && h.empty_lists_ratio > *vc.max_empty_lists_ratio)
+    r->failures.push_back(Fmt("ivf: %.0f of %.0f lists are empty (%.2f%%), "
+                              "over max_empty_lists_ratio %.2f%%",
+                              static_cast<double>(h.empty_lists), static_cast<double>(h.nlist),
+                              100 * h.empty_lists_ratio, 100 * *vc.max_empty_lists_ratio));
+}
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -230,6 +250,7 @@ Result<ValidationReport> Validator::Validate(const IndexConfig& cfg,
     fail("structure: ntotal " + std::to_string(r.ntotal) + " != source vector count " +
          std::to_string(r.expected_ntotal));
   if (!r.failures.empty()) return finish();
+  CheckIvfHealth(*index, vc, &r);
   FRB_RETURN_IF_ERROR(ApplySearchParams(*index, cfg.search));
 
   // Recall@k against the exact neighbours computed above.

@@ -116,6 +116,12 @@ DaemonMetrics::DaemonMetrics()
                           "nprobe the live version was tuned to (search: nprobe: auto).")),
       tuned_efsearch_(Gauge(*registry_, "faiss_rebuild_tuned_efsearch",
                             "efSearch the live version was tuned to (search: efSearch: auto).")),
+      ivf_imbalance_(Gauge(*registry_, "faiss_rebuild_ivf_imbalance_factor",
+                           "IVF imbalance factor of the live version, nlist * sum(list "
+                           "size^2) / ntotal^2 (1 = even lists); IVF indexes only.")),
+      ivf_empty_ratio_(Gauge(*registry_, "faiss_rebuild_ivf_empty_lists_ratio",
+                             "Share of the live version's IVF lists that are empty; IVF "
+                             "indexes only.")),
       repo_bytes_(BuildCounter()
                       .Name("faiss_rebuild_repository_upload_bytes_total")
                       .Help("Bytes uploaded to the object-storage repository.")
@@ -221,8 +227,8 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
                       &vectors_,      &size_bytes_,          &recall_,    &next_run_,
                       &interval_,     &disk_free_,           &backups_,   &backup_bytes_,
                       &scrub_last_,   &corrupt_versions_,    &quarantined_,
-                      &tuned_nprobe_, &tuned_efsearch_, &repo_lag_seconds_,
-                      &repo_lag_versions_, &delta_rows_since_full_};
+                      &tuned_nprobe_, &tuned_efsearch_, &ivf_imbalance_, &ivf_empty_ratio_,
+                      &repo_lag_seconds_, &repo_lag_versions_, &delta_rows_since_full_};
   for (auto* s : sets) s->Begin();
   auto states = scheduler.AllStates();
   // A summary rather than a gauge family: promtool rejects a "quantile"
@@ -336,6 +342,10 @@ std::string DaemonMetrics::Scrape(Env* env, const Config& config, const Schedule
     recall_.Set(l, m->validation.recall);
     if (const auto& t = m->validation.tune; t && t->chosen)
       (t->param == "nprobe" ? tuned_nprobe_ : tuned_efsearch_).Set(l, *t->chosen);
+    if (const auto& h = m->validation.ivf) {
+      ivf_imbalance_.Set(l, h->imbalance_factor);
+      ivf_empty_ratio_.Set(l, h->empty_lists_ratio);
+    }
     prometheus::ClientMetric cm;
     cm.label.push_back({"index", ic.name});
     cm.summary.sample_count = static_cast<uint64_t>(m->validation.latency_queries);

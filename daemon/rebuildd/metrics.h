@@ -73,7 +73,8 @@ class DaemonMetrics {
   prometheus::Family<prometheus::Counter>& repairs_;
   GaugeSet last_success_, consecutive_failures_, live_info_, live_created_, vectors_,
       size_bytes_, recall_, next_run_, interval_, backups_, backup_bytes_, disk_free_,
-      scrub_last_, corrupt_versions_, quarantined_, tuned_nprobe_, tuned_efsearch_;
+      scrub_last_, corrupt_versions_, quarantined_, tuned_nprobe_, tuned_efsearch_,
+      ivf_imbalance_, ivf_empty_ratio_;
   prometheus::Family<prometheus::Counter>& repo_bytes_;
   prometheus::Family<prometheus::Histogram>& repo_duration_;
   prometheus::Family<prometheus::Counter>& repo_failures_;

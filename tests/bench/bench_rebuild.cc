@@ -57,6 +57,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -67,6 +68,7 @@
 #include "frb/json.h"
 #include "frb/source.h"
 #include "frb/store.h"
+#include "ivf_health.h"
 #include "synth.h"
 
 extern char** environ;
@@ -234,11 +236,20 @@ int ChildRaw(int argc, char** argv) {
   double total_s = Since(t0);
   int64_t write_end_ms = UnixMs();
 
-  std::printf("{\"train_s\": %.6f, \"add_s\": %.6f, \"write_s\": %.6f, \"total_s\": %.6f, "
+  // Untimed (after A's clock stopped): what validation's IVF health costs on
+  // this index, the same function on the same kind of in-memory lists.
+  auto th = Clock::now();
+  std::optional<frb::IvfHealth> health = frb::MeasureIvfHealth(*index);
+  double health_s = Since(th);
+
+  std::printf("{\"health_s\": %.9f, \"imbalance_factor\": %.6f, \"empty_lists\": %" PRId64 ", "
+              "\"train_s\": %.6f, \"add_s\": %.6f, \"write_s\": %.6f, \"total_s\": %.6f, "
               "\"ntotal\": %" PRId64 ", \"threads\": %d, \"t0_ms\": %" PRId64
               ", \"train_end_ms\": %" PRId64 ", \"add_end_ms\": %" PRId64
               ", \"write_end_ms\": %" PRId64 "}\n",
-              train_s, add_s, write_s, total_s, static_cast<int64_t>(index->ntotal),
+              health_s, health ? health->imbalance_factor : 0.0,
+              health ? health->empty_lists : int64_t{-1}, train_s, add_s, write_s, total_s,
+              static_cast<int64_t>(index->ntotal),
               omp_get_max_threads(), t0_ms, train_end_ms, add_end_ms, write_end_ms);
   return 0;
 }
@@ -551,6 +562,8 @@ struct RawRep {
   long maxrss_kb = 0;
   uint64_t file_size = 0;
   int threads = 0;
+  double health_s = 0, imbalance = 0;  // IVF health, measured untimed after the write
+  int64_t empty_lists = -1;            // -1: not an IVF index
   std::vector<PhasePeak> phases;
 };
 
@@ -559,6 +572,8 @@ struct CycleRep {
   long maxrss_kb = 0;
   std::map<std::string, double> stages;
   double recall = 0, recall_lo = 0, recall_hi = 0, p99_ms = 0;
+  double imbalance = 0;  // validation's IVF imbalance factor (0: none reported)
+  int64_t empty_lists = -1;
   int queries = 0;
   uint64_t file_size = 0;
   std::string version;
@@ -587,6 +602,9 @@ RawRep RunRaw(const Options& o, const std::string& self, const std::string& npy,
   rep_out.write_s = j->GetDouble("write_s");
   rep_out.total_s = j->GetDouble("total_s");
   rep_out.threads = static_cast<int>(j->GetInt("threads"));
+  rep_out.health_s = j->GetDouble("health_s");
+  rep_out.imbalance = j->GetDouble("imbalance_factor");
+  rep_out.empty_lists = j->GetInt("empty_lists");
   rep_out.file_size = FileSize(out);
   int64_t t0_ms = j->GetInt("t0_ms"), train_ms = j->GetInt("train_end_ms"),
           add_ms = j->GetInt("add_end_ms"), write_ms = j->GetInt("write_end_ms");
@@ -630,6 +648,10 @@ CycleRep RunCycle(const Options& o, const std::string& cli, const std::string& c
     c.recall_hi = v->GetDouble("recall_ci_high");
     c.p99_ms = v->GetDouble("p99_ms");
     c.queries = static_cast<int>(v->GetInt("queries"));
+    if (const frb::Json* h = v->Find("ivf")) {
+      c.imbalance = h->GetDouble("imbalance_factor");
+      c.empty_lists = h->GetInt("empty_lists");
+    }
   }
   c.version = j->GetString("version");
   // Stage boundaries: stages ran back to back in lifecycle order and the
@@ -800,6 +822,10 @@ int Main(int argc, char** argv) {
   std::printf("\nrecall@10 (B, %d queries, nprobe 16): %.4f (95%% CI %.4f-%.4f), p99 %.3f ms\n",
               cyc.back().queries, b_recall, cyc.back().recall_lo, cyc.back().recall_hi,
               cyc.back().p99_ms);
+  std::printf("IVF health: A (untimed, after its write) read the list sizes in %.1f us: imbalance "
+              "factor %.4f, %" PRId64 " empty lists; B's validation recorded %.4f, %" PRId64 "\n",
+              1e6 * raw.back().health_s, raw.back().imbalance, raw.back().empty_lists,
+              cyc.back().imbalance, cyc.back().empty_lists);
   std::printf("training sample: %s (%" PRId64 " x %d x 4 B)\n", Mib(train_bytes).c_str(),
               std::min(o.train_sample, o.n), o.d);
   std::printf("\ntarget time:   B / A(train+add+write) = %.3f  (target <= 1.15: %s);"

@@ -249,7 +249,8 @@ TEST(PromtoolTest, OnlyContractMetricAndLabelNames) {
         "faiss_search_degraded", "faiss_rebuild_tuned_nprobe", "faiss_rebuild_tuned_efsearch",
         "faiss_search_default_param", "faiss_rebuild_repository_upload_failures_total",
         "faiss_rebuild_repository_lag_seconds", "faiss_search_follow_failures_total",
-        "faiss_search_follow_lag_seconds", "faiss_search_follow_version_info"}) {
+        "faiss_search_follow_lag_seconds", "faiss_search_follow_version_info",
+        "faiss_rebuild_ivf_imbalance_factor", "faiss_rebuild_ivf_empty_lists_ratio"}) {
     bool found = false;
     for (const auto& u : used) found = found || u.rfind(family, 0) == 0;
     EXPECT_TRUE(found) << family << " is used by no dashboard or alert";

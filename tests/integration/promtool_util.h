@@ -73,6 +73,8 @@ inline std::set<std::string> ContractMetrics() {
       "faiss_search_default_param",         // nprobe/efSearch served by default
       "faiss_rebuild_deltas_total",             // delta jobs by result
       "faiss_rebuild_delta_rows_since_full",    // delta rows since the last full build
+      "faiss_rebuild_ivf_imbalance_factor",   // IVF health of the live version
+      "faiss_rebuild_ivf_empty_lists_ratio",
       // Always 1; labels version, faiss_version, kernels.
       "faiss_rebuild_build_info",
       "faiss_search_build_info",

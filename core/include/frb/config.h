@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "frb/env.h"
+#include "frb/retrain.h"
 #include "frb/source.h"
 #include "frb/status.h"
 
@@ -31,6 +32,10 @@ struct ValidationConfig {
   // When set, fail if recall < live recall - margin (live measured on the
   // same queries).
   std::optional<double> max_recall_drop_vs_live;
+  // IVF health gates (unset = no gate; not applied to other index types):
+  // fail when the imbalance factor or the share of empty lists is over.
+  std::optional<double> max_imbalance_factor;
+  std::optional<double> max_empty_lists_ratio;
   uint64_t seed = 42;
 };
 
@@ -111,6 +116,8 @@ struct IndexConfig {
   // Refuse a build whose estimated peak memory exceeds what is available.
   bool memory_admission = true;
   ValidationConfig validation;
+  // When a delta-updated version should be followed by a full rebuild.
+  RetrainPolicy retrain;
   BackupConfig backups;
   ScrubConfig scrub;  // top-level `scrub:`, overridden per index
   SourceLocation location;  // where the entry starts in the file

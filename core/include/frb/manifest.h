@@ -41,6 +41,26 @@ struct TuneReport {
   static Result<TuneReport> FromJson(const Json& j);
 };
 
+// How evenly an IVF index's vectors spread over its inverted lists: deltas
+// added to an index without retraining skew them. Measured from list sizes.
+struct IvfHealth {
+  int64_t nlist = 0;
+  int64_t ntotal = 0;            // sum of the list sizes
+  // FAISS's definition: nlist * sum(size^2) / ntotal^2; 1 when every list
+  // holds ntotal / nlist vectors, nlist when one list holds them all; 0 for
+  // an empty index.
+  double imbalance_factor = 0;
+  int64_t empty_lists = 0;
+  double empty_lists_ratio = 0;  // empty_lists / nlist
+  int64_t largest_list = 0;
+
+  Json ToJson() const;
+  static IvfHealth FromJson(const Json& j);
+};
+
+// The health of lists of these sizes (nlist = list_sizes.size()).
+IvfHealth IvfHealthOf(const std::vector<int64_t>& list_sizes);
+
 struct ValidationReport {
   bool passed = false;
   std::vector<std::string> failures;  // one line per failed gate
@@ -73,6 +93,7 @@ struct ValidationReport {
   std::optional<double> live_recall;   // when max_recall_drop_vs_live is set
 
   std::optional<TuneReport> tune;  // when a search parameter is auto
+  std::optional<IvfHealth> ivf;    // IVF indexes only
 
   double seconds = 0;
 
@@ -130,7 +151,8 @@ struct Manifest {
   // version, created, age_seconds (at `now_unix_ms`), ntotal, file_size,
   // recall, p99_ms, search_params, path (= `live_path`), and for a tuned
   // version `tuned` {param, value, target_recall, use, k, recall,
-  // recall_ci_low, p50_ms, curve}.
+  // recall_ci_low, p50_ms, curve}, and for an IVF index `ivf` {nlist, ntotal,
+  // imbalance_factor, empty_lists, empty_lists_ratio, largest_list}.
   Json LiveSummary(const std::string& live_path, int64_t now_unix_ms) const;
 };
 
