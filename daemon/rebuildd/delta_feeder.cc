@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "frb/delta_log.h"
+#include "frb/retrain.h"
 #include "frb/store.h"
 
 namespace frb::rebuildd {
@@ -24,6 +26,7 @@ void DeltaFeeder::Tick() {
   for (const auto& ic : cfg->indexes) {
     ConsumeInbox(*cfg, ic);
     QueuePending(*cfg, ic);
+    QueueRetrain(*cfg, ic);
   }
 }
 
@@ -98,6 +101,34 @@ void DeltaFeeder::QueuePending(const Config& cfg, const IndexConfig& ic) {
   spdlog::info("index {}: deltas through {} pending, queued job {}", ic.name, *last, *id);
   std::lock_guard<std::mutex> lock(mu_);
   queued_through_[ic.name] = *last;
+}
+
+void DeltaFeeder::QueueRetrain(const Config& cfg, const IndexConfig& ic) {
+  const RetrainPolicy& policy = ic.retrain;
+  if (policy.max_delta_fraction <= 0 && policy.max_imbalance_factor <= 0 &&
+      policy.max_empty_lists_ratio <= 0)
+    return;
+  VersionStore store(env_, cfg.data_dir, ic.name);
+  auto live = store.LiveVersion();
+  if (!live.ok() || !*live) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (retrain_queued_for_[ic.name] == **live) return;
+  }
+  auto m = store.ReadManifest(**live);
+  if (!m.ok() || m->kind != "delta") return;  // a full build is freshly trained
+  const IvfHealth health = m->validation.ivf.value_or(IvfHealth{});
+  auto why = AdviseRetrain(policy, health.imbalance_factor, health.empty_lists_ratio,
+                           static_cast<uint64_t>(std::max<int64_t>(m->delta_rows_since_full, 0)),
+                           static_cast<uint64_t>(std::max<int64_t>(m->ntotal, 0)));
+  if (!why) return;
+  // Forced: the source may be unchanged; the point is new centroids.
+  auto id = scheduler_->Trigger(ic.name, "retrain", "rebuild", "", /*force=*/true);
+  if (!id.ok()) return;  // busy (e.g. a delta job): next tick
+  spdlog::info("index {}: live delta version {} is due for a full rebuild ({}); queued job {}",
+               ic.name, **live, *why, *id);
+  std::lock_guard<std::mutex> lock(mu_);
+  retrain_queued_for_[ic.name] = **live;
 }
 
 void DeltaFeeder::Start(std::chrono::milliseconds period) {

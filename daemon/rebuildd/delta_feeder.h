@@ -39,6 +39,9 @@ class DeltaFeeder {
  private:
   void ConsumeInbox(const Config& cfg, const IndexConfig& ic);
   void QueuePending(const Config& cfg, const IndexConfig& ic);
+  // Queues one forced full rebuild for a live delta version that passes
+  // the index's `retrain:` policy (delta share, IVF imbalance, empty lists).
+  void QueueRetrain(const Config& cfg, const IndexConfig& ic);
   Env* env_;
   std::function<std::shared_ptr<const Config>()> config_;
   Scheduler* scheduler_;
@@ -47,6 +50,9 @@ class DeltaFeeder {
   // index -> highest sequence number a job was queued for: each new delta
   // queues at most one job by itself (a failing one is not retried in a loop).
   std::map<std::string, int64_t> queued_through_;
+  // index -> live version a retrain was queued for: once per version, so a
+  // failing rebuild is not retried in a loop (the schedule still runs).
+  std::map<std::string, std::string> retrain_queued_for_;
   std::condition_variable cv_;
   bool stop_ = false;
   std::thread thread_;

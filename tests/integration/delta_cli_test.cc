@@ -227,5 +227,45 @@ TEST_F(DeltaCliTest, DaemonAppliesPostedAndInboxDeltasInOrder) {
       << metrics.substr(0, 200);
 }
 
+// `retrain: { max_delta_fraction }`: once a live delta version carries more
+// delta rows than that share of the index, the daemon queues one forced full
+// rebuild (new centroids), which replays the logged deltas.
+TEST_F(DeltaCliTest, DaemonQueuesFullRebuildWhenDeltasPassTheRetrainFraction) {
+  std::string text = test::ReadText(config_);
+  test::WriteText(config_, text + "    retrain: { max_delta_fraction: 0.00005 }\n");
+  ASSERT_EQ(Cli({"rebuild", "c", "--local"}).exit_code, 0);
+  const std::string first = **Store().LiveVersion();
+  test::RebuilddProcess d(config_, dir_.Sub("rebuildd.log"));
+  int port = d.WaitForPort();
+  ASSERT_GT(port, 0) << d.Log();
+
+  std::string p = dir_.Sub("api");
+  WriteDelta(p, {10, 11}, {8'000'000}, 5);  // 3 rows = 0.0001 of 30000
+  Json body = Json::MakeObject();
+  body["upserts"] = p + ".upserts.npy";
+  body["ids"] = p + ".ids.npy";
+  body["deletes"] = p + ".deletes.npy";
+  auto r = test::Http(port, "POST", "/api/v1/indexes/c/deltas", body.Dump());
+  ASSERT_EQ(r.status, 202) << r.body;
+  // The delta version, then a full build after it.
+  bool retrained = false;
+  for (int i = 0; i < 1200 && !retrained; ++i) {
+    Manifest m = Live();
+    retrained = m.kind == "full" && m.version_id != first;
+    if (!retrained) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(retrained) << d.Log();
+  Manifest full = Live();
+  EXPECT_EQ(full.delta_rows_since_full, 0);
+  EXPECT_EQ(full.ntotal, kRows - 2 + 1);  // the logged delta replayed
+  const Manifest parent = *Store().ReadManifest(full.parent_version);
+  EXPECT_EQ(parent.kind, "delta");
+  EXPECT_NE(d.Log().find("due for a full rebuild"), std::string::npos) << d.Log();
+  CheckLive();
+  // Once per delta version: the full build is not rebuilt again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(Live().version_id, full.version_id);
+}
+
 }  // namespace
 }  // namespace frb
