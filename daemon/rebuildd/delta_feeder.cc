@@ -132,24 +132,9 @@ void DeltaFeeder::QueueRetrain(const Config& cfg, const IndexConfig& ic) {
 }
 
 void DeltaFeeder::Start(std::chrono::milliseconds period) {
-  thread_ = std::thread([this, period] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      lock.unlock();
-      Tick();
-      lock.lock();
-      cv_.wait_for(lock, period, [this] { return stop_; });
-    }
-  });
+  loop_.Start([this] { Tick(); }, period);
 }
 
-void DeltaFeeder::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void DeltaFeeder::Stop() { loop_.Stop(); }
 
 }  // namespace frb::rebuildd

@@ -8,17 +8,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/scheduler.h"
+#include "periodic_thread.h"
 
 namespace frb::rebuildd {
 
@@ -53,9 +52,7 @@ class DeltaFeeder {
   // index -> live version a retrain was queued for: once per version, so a
   // failing rebuild is not retried in a loop (the schedule still runs).
   std::map<std::string, std::string> retrain_queued_for_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  PeriodicThread loop_;  // last: stopped before the state it uses goes
 };
 
 }  // namespace frb::rebuildd

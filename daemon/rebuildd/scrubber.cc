@@ -63,25 +63,10 @@ void Scrubber::Tick() {
 }
 
 void Scrubber::Start(std::chrono::milliseconds period) {
-  thread_ = std::thread([this, period] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      lock.unlock();
-      Tick();
-      lock.lock();
-      cv_.wait_for(lock, period, [this] { return stop_; });
-    }
-  });
+  loop_.Start([this] { Tick(); }, period);
 }
 
-void Scrubber::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Scrubber::Stop() { loop_.Stop(); }
 
 int64_t Scrubber::NextScrubUnix(const std::string& index) const {
   std::lock_guard<std::mutex> lock(mu_);

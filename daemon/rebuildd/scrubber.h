@@ -9,17 +9,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "frb/config.h"
 #include "frb/env.h"
 #include "frb/scheduler.h"
+#include "periodic_thread.h"
 
 namespace frb::rebuildd {
 
@@ -46,9 +45,7 @@ class Scrubber {
   mutable std::mutex mu_;
   std::map<std::string, int64_t> next_;         // index -> due (unix s)
   std::map<std::string, std::string> flagged_;  // index -> live state already queued for
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  PeriodicThread loop_;  // last: stopped before the state it uses goes
 };
 
 }  // namespace frb::rebuildd
