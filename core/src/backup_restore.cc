@@ -191,14 +191,9 @@ Result<RestoreOutcome> RestoreVersion(Env* env, const Config& config, const Inde
   VersionStore store(env, config.data_dir, index.name);
   FRB_RETURN_IF_ERROR(store.Init());
   FRB_ASSIGN_OR_RETURN(auto lock, store.LockWithin(lock_wait, control));
-  FRB_RETURN_IF_ERROR(store.CleanStaging());
   std::string job_id = NewJobId();
-  FRB_ASSIGN_OR_RETURN(std::string staging, store.CreateStaging(job_id));
-  struct Cleanup {
-    Env* env;
-    std::string dir;
-    ~Cleanup() { (void)env->RemoveAll(dir); }
-  } cleanup{env, staging};
+  FRB_ASSIGN_OR_RETURN(StagingDir staging_dir, store.FreshStaging(job_id));
+  const std::string& staging = staging_dir.path();
 
   RestoreOutcome out;
   out.restored_from = version;

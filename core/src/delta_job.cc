@@ -38,13 +38,8 @@ Status DeltaJob::RunStages(JobControl& control, JobOutcome& out) {
   VersionStore store(env_, config_.data_dir, index_.name);
   FRB_RETURN_IF_ERROR(store.Init());
   FRB_ASSIGN_OR_RETURN(auto lock, store.LockWithin(options_.lock_wait, control));
-  FRB_RETURN_IF_ERROR(store.CleanStaging());
-  FRB_ASSIGN_OR_RETURN(std::string staging, store.CreateStaging(out.job_id));
-  struct Cleanup {
-    Env* env;
-    std::string dir;
-    ~Cleanup() { (void)env->RemoveAll(dir); }
-  } cleanup{env_, staging};
+  FRB_ASSIGN_OR_RETURN(StagingDir staging_dir, store.FreshStaging(out.job_id));
+  const std::string& staging = staging_dir.path();
 
   control.EnterStage(Stage::kLoadingSource);
   FRB_ASSIGN_OR_RETURN(auto live_id, store.LiveVersion());

@@ -179,13 +179,8 @@ Status RebuildJob::RunStages(JobControl& control, JobOutcome& out) {
   FRB_ASSIGN_OR_RETURN(auto lock, store.LockWithin(options_.lock_wait, control));
   // Holding the lock, nothing else can be using staging: clear what a
   // crashed or killed job left behind.
-  FRB_RETURN_IF_ERROR(store.CleanStaging());
-  FRB_ASSIGN_OR_RETURN(std::string staging, store.CreateStaging(out.job_id));
-  struct Cleanup {
-    Env* env;
-    std::string dir;
-    ~Cleanup() { (void)env->RemoveAll(dir); }
-  } cleanup{env_, staging};
+  FRB_ASSIGN_OR_RETURN(StagingDir staging_dir, store.FreshStaging(out.job_id));
+  const std::string& staging = staging_dir.path();
 
   control.EnterStage(Stage::kLoadingSource);
   // The source, its ids and every logged delta it does not contain: a full

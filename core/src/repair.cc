@@ -171,14 +171,9 @@ Result<RepairOutcome> RepairIndex(Env* env, const Config& config, const IndexCon
   for (auto it = report.backups.rbegin(); it != report.backups.rend(); ++it)
     if (it->ok) candidates.push_back({it->version_id, "backup"});
 
-  FRB_RETURN_IF_ERROR(store.CleanStaging());
   std::string stage_id = job_id.empty() ? NewJobId() : job_id;
-  FRB_ASSIGN_OR_RETURN(std::string staging, store.CreateStaging(stage_id));
-  struct Cleanup {
-    Env* env;
-    std::string dir;
-    ~Cleanup() { (void)env->RemoveAll(dir); }
-  } cleanup{env, staging};
+  FRB_ASSIGN_OR_RETURN(StagingDir staging_dir, store.FreshStaging(stage_id));
+  const std::string& staging = staging_dir.path();
   std::string staged = JoinPath(staging, "index.faiss");
   std::vector<std::string> tried;
   for (const auto& [from, source] : candidates) {

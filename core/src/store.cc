@@ -99,6 +99,12 @@ Result<std::string> VersionStore::CreateStaging(const std::string& job_id) {
   return dir;
 }
 
+Result<StagingDir> VersionStore::FreshStaging(const std::string& job_id) {
+  FRB_RETURN_IF_ERROR(CleanStaging());
+  FRB_ASSIGN_OR_RETURN(std::string dir, CreateStaging(job_id));
+  return StagingDir(env_, std::move(dir));
+}
+
 namespace {
 // Version sequence numbers have six digits and room to grow; far below
 // where arithmetic on them could overflow.

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "frb/env.h"
@@ -22,6 +23,26 @@
 #include "frb/status.h"
 
 namespace frb {
+
+// A job's staging directory, removed with its contents on destruction (a
+// failed or cancelled job leaves nothing behind). Move-only.
+class StagingDir {
+ public:
+  StagingDir(Env* env, std::string path) : env_(env), path_(std::move(path)) {}
+  StagingDir(StagingDir&& other) noexcept
+      : env_(other.env_), path_(std::exchange(other.path_, std::string())) {}
+  StagingDir& operator=(StagingDir&&) = delete;
+  StagingDir(const StagingDir&) = delete;
+  StagingDir& operator=(const StagingDir&) = delete;
+  ~StagingDir() {
+    if (!path_.empty()) (void)env_->RemoveAll(path_);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  Env* env_;
+  std::string path_;
+};
 
 // Thread-compatible; cross-thread and cross-process exclusion of jobs comes
 // from Lock(). Read-only methods are safe without the lock.
@@ -46,6 +67,9 @@ class VersionStore {
   Status CleanStaging();
   // Creates a fresh staging directory for `job_id` and returns its path.
   Result<std::string> CreateStaging(const std::string& job_id);
+  // With the lock held: CleanStaging, then a fresh staging directory for
+  // `job_id`, removed with whatever is left in it when the result goes.
+  Result<StagingDir> FreshStaging(const std::string& job_id);
 
   // Issues the next version id, e.g. "v000007-20261121T130501Z", persisting
   // the sequence so ids are never reused. Call with the lock held. A SEQ
